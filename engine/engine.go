@@ -1,0 +1,275 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/sysemu/sysemu/engine/store"
+)
+
+// Log field names.
+const (
+	logSeq   = "seq"
+	logNext  = "next"
+	logTable = "table"
+	logUser  = "user"
+)
+
+// Engine owns the catalog, the sequences and the rows of one node.
+type Engine struct {
+	st   store.Store
+	log  logrus.FieldLogger
+	node uint64
+	now  func() time.Time
+
+	mu    sync.Mutex // serializes metadata changes and guards seqs' caches
+	seqs  map[string]*sequence
+	state atomic.Pointer[State]
+
+	rtMu sync.Mutex
+	rt   map[uint64]*tableRuntime
+}
+
+// Options configure Open.
+type Options struct {
+	// NodeID is this node's NODE_ID (default 1).
+	NodeID uint64
+	// Now is the clock (default time.Now); tests may fix it.
+	Now func() time.Time
+}
+
+// Open loads (or, on an empty store, bootstraps) the catalog of profile p.
+func Open(ctx context.Context, st store.Store, p *Profile, log logrus.FieldLogger, opts Options) (*Engine, error) {
+	if opts.NodeID == 0 {
+		opts.NodeID = 1
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	e := &Engine{
+		st: st, log: log, node: opts.NodeID, now: opts.Now,
+		seqs: map[string]*sequence{
+			SeqTableID:    newSequence(SeqTableID, p.FirstUserTableID, p.TableIDStep),
+			SeqDatabaseID: newSequence(SeqDatabaseID, p.FirstUserDatabaseID, 1),
+		},
+		rt: map[uint64]*tableRuntime{},
+	}
+	err := st.Update(ctx, func(tx store.Tx) error {
+		b, err := tx.Get(profileKey)
+		switch {
+		case err != nil:
+			return err
+		case b == nil:
+			return tx.Put(profileKey, []byte(p.Name))
+		case string(b) != p.Name:
+			return fmt.Errorf("%w: it was created with profile %q, not %q", ErrProfileMismatch, b, p.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var s *State
+	err = st.View(ctx, func(tx store.Tx) error {
+		s, err = e.load(tx, p)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.state.Store(s)
+	return e, nil
+}
+
+// load reads the whole metadata into a fresh State.
+func (e *Engine) load(tx store.Tx, p *Profile) (*State, error) {
+	s := newState(p)
+	err := scanJSON(tx, dbPrefix, func(d *Database) { s.dbs.ReplaceOrInsert(d) })
+	if err == nil {
+		err = scanJSON(tx, tablePrefix, func(t *Table) { s.putTable(t) })
+	}
+	if err == nil {
+		err = scanJSON(tx, eventPrefix, func(ev *Event) { s.events.ReplaceOrInsert(ev) })
+	}
+	if err != nil {
+		return nil, err
+	}
+	for name, seq := range e.seqs {
+		v, err := seq.peek(tx)
+		if err != nil {
+			return nil, err
+		}
+		s.Sequences[name] = v
+	}
+	for _, name := range []string{SwitchRecovery, SwitchPauseProcedure, SwitchMaintenance} {
+		b, err := tx.Get(switchKey(name))
+		if err != nil {
+			return nil, err
+		}
+		s.Switches[name] = b != nil
+	}
+	return s, nil
+}
+
+func scanJSON[T any](tx store.Tx, prefix []byte, fn func(*T)) error {
+	return tx.Scan(prefix, store.PrefixEnd(prefix), false, func(k, v []byte) (bool, error) {
+		x := new(T)
+		if err := json.Unmarshal(v, x); err != nil {
+			return false, fmt.Errorf("decode %q: %w", k, err)
+		}
+		fn(x)
+		return true, nil
+	})
+}
+
+func putJSON(tx store.Tx, key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Put(key, b)
+}
+
+// State returns the current immutable snapshot. It never blocks.
+func (e *Engine) State() *State { return e.state.Load() }
+
+// NodeID is this node's NODE_ID.
+func (e *Engine) NodeID() uint64 { return e.node }
+
+// change is one metadata transaction being built: fn records what it did, and
+// after the commit the engine installs the sequence caches and publishes the
+// new State.
+type change struct {
+	e      *Engine
+	tx     store.Tx
+	old    *State
+	next   *State
+	caches map[string]seqCache
+	resets bool // sequences were rewritten from outside: reset every cache
+	events []*Event
+}
+
+// update runs fn as one metadata transaction under the metadata lock.
+func (e *Engine) update(ctx context.Context, fn func(c *change) error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var c *change
+	err := e.st.Update(ctx, func(tx store.Tx) error {
+		old := e.state.Load()
+		c = &change{e: e, tx: tx, old: old, next: old.clone(), caches: map[string]seqCache{}}
+		if err := fn(c); err != nil {
+			return err
+		}
+		// Record every sequence's high-water mark as the transaction leaves it.
+		for name, seq := range e.seqs {
+			floor := seq.cache.initial
+			if cache, ok := c.caches[name]; ok {
+				floor = cache.initial
+			}
+			if c.resets {
+				floor = seq.initial
+			}
+			v, ok, err := seq.stored(tx)
+			if err != nil {
+				return err
+			}
+			if !ok || v < floor {
+				v = floor
+			}
+			c.next.Sequences[name] = v
+		}
+		return c.writeEvents()
+	})
+	if err != nil {
+		return err
+	}
+	for name, cache := range c.caches {
+		e.seqs[name].cache = cache
+	}
+	if c.resets {
+		for _, seq := range e.seqs {
+			seq.reset()
+		}
+	}
+	e.state.Store(c.next)
+	return nil
+}
+
+// nextID draws one ID from the named sequence inside the change.
+func (c *change) nextID(name string) (uint64, error) {
+	seq := c.e.seqs[name]
+	saved := seq.cache
+	if cache, ok := c.caches[name]; ok {
+		seq.cache = cache
+	}
+	id, cache, err := seq.next(c.tx)
+	seq.cache = saved
+	if err != nil {
+		return 0, err
+	}
+	c.caches[name] = cache
+	return id, nil
+}
+
+// Event is one entry of the durable ID-event log (SYS_ID_EVENTS).
+type Event struct {
+	Seq       uint64    `json:"seq"`
+	Time      time.Time `json:"time"`
+	User      string    `json:"user"`
+	Node      uint64    `json:"node"`
+	Kind      string    `json:"kind"`
+	Sequence  string    `json:"sequence,omitempty"`
+	Old       int64     `json:"old"`
+	New       int64     `json:"new"`
+	Statement string    `json:"statement,omitempty"`
+}
+
+// Event kinds.
+const (
+	EventSequenceJump     = "sequence_jump"
+	EventRecoveryMode     = "recovery_mode"
+	EventProcedureManager = "procedure_manager"
+	EventMaintenance      = "maintenance"
+	EventFault            = "fault"
+	EventSnapshotRestore  = "snapshot_restore"
+)
+
+func (c *change) event(a Actor, kind, seq string, old, new int64) {
+	c.events = append(c.events, &Event{
+		Time: c.e.now().UTC(), User: a.User, Node: c.e.node, Kind: kind,
+		Sequence: seq, Old: old, New: new, Statement: a.Statement,
+	})
+}
+
+func (c *change) writeEvents() error {
+	if len(c.events) == 0 {
+		return nil
+	}
+	var last uint64
+	err := c.tx.Scan(eventPrefix, store.PrefixEnd(eventPrefix), true, func(k, v []byte) (bool, error) {
+		var ev Event
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return false, err
+		}
+		last = ev.Seq
+		return false, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ev := range c.events {
+		last++
+		ev.Seq = last
+		if err := putJSON(c.tx, idKey(eventPrefix, ev.Seq), ev); err != nil {
+			return err
+		}
+		c.next.events.ReplaceOrInsert(ev)
+	}
+	return nil
+}

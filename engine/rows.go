@@ -1,0 +1,368 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"github.com/sysemu/sysemu/engine/store"
+)
+
+// storageInfo is the value of a table's storage marker.
+type storageInfo struct {
+	Rows          uint64 // row count
+	AutoIncrement uint64 // next AUTO_INCREMENT value
+	RowID         uint64 // last hidden row id of a table without primary key
+}
+
+func putStorage(tx store.Tx, id uint64, s storageInfo) error {
+	b := binary.BigEndian.AppendUint64(nil, s.Rows)
+	b = binary.BigEndian.AppendUint64(b, s.AutoIncrement)
+	b = binary.BigEndian.AppendUint64(b, s.RowID)
+	return tx.Put(storageKey(id), b)
+}
+
+// getStorage reads a table's marker; ok is false when the table has no storage.
+func getStorage(tx store.Tx, id uint64) (s storageInfo, ok bool, err error) {
+	b, err := tx.Get(storageKey(id))
+	if err != nil || b == nil {
+		return s, false, err
+	}
+	if len(b) != 24 {
+		return s, false, fmt.Errorf("table %d: corrupt storage marker", id)
+	}
+	s.Rows = binary.BigEndian.Uint64(b)
+	s.AutoIncrement = binary.BigEndian.Uint64(b[8:])
+	s.RowID = binary.BigEndian.Uint64(b[16:])
+	return s, true, nil
+}
+
+func rowCount(tx store.Tx, id uint64) (uint64, error) {
+	s, _, err := getStorage(tx, id)
+	return s.Rows, err
+}
+
+// tableRuntime is a table's in-memory AUTO_INCREMENT counter. Values handed out
+// are never given back (MySQL does not roll them back either); the statement
+// that commits rows persists the counter with them.
+type tableRuntime struct {
+	mu      sync.Mutex
+	loaded  bool
+	autoinc uint64
+}
+
+func (e *Engine) runtime(id uint64) *tableRuntime {
+	e.rtMu.Lock()
+	defer e.rtMu.Unlock()
+	rt := e.rt[id]
+	if rt == nil {
+		rt = &tableRuntime{}
+		e.rt[id] = rt
+	}
+	return rt
+}
+
+func (e *Engine) forgetRuntime(id uint64) {
+	e.rtMu.Lock()
+	delete(e.rt, id)
+	e.rtMu.Unlock()
+}
+
+// lockedRuntime returns id's runtime locked, loading the counter on first use.
+func (e *Engine) lockedRuntime(ctx context.Context, id uint64) (*tableRuntime, error) {
+	rt := e.runtime(id)
+	rt.mu.Lock()
+	if rt.loaded {
+		return rt, nil
+	}
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		s, ok, err := getStorage(tx, id)
+		if err == nil && !ok {
+			err = fmt.Errorf("%w: table id %d has no storage", ErrNoSuchTable, id)
+		}
+		rt.autoinc = max(s.AutoIncrement, 1)
+		return err
+	})
+	if err != nil {
+		rt.mu.Unlock()
+		return nil, err
+	}
+	rt.loaded = true
+	return rt, nil
+}
+
+// NextAutoIncrement returns the AUTO_INCREMENT value for a row of table id.
+// With given == 0 it hands out the next value; otherwise it notes that given
+// was inserted explicitly, so later values go above it, and returns given.
+func (e *Engine) NextAutoIncrement(ctx context.Context, id, given uint64) (uint64, error) {
+	rt, err := e.lockedRuntime(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	defer rt.mu.Unlock()
+	if given == 0 {
+		v := rt.autoinc
+		rt.autoinc++
+		return v, nil
+	}
+	if given >= rt.autoinc {
+		rt.autoinc = given + 1
+	}
+	return given, nil
+}
+
+// PeekAutoIncrement returns the next AUTO_INCREMENT value without using it.
+func (e *Engine) PeekAutoIncrement(ctx context.Context, id uint64) (uint64, error) {
+	rt, err := e.lockedRuntime(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	defer rt.mu.Unlock()
+	return rt.autoinc, nil
+}
+
+// SetAutoIncrement sets the next AUTO_INCREMENT value (ALTER TABLE ...
+// AUTO_INCREMENT = n, or the CREATE TABLE option) and persists it.
+func (e *Engine) SetAutoIncrement(ctx context.Context, id, next uint64) error {
+	rt, err := e.lockedRuntime(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer rt.mu.Unlock()
+	err = e.st.Update(ctx, func(tx store.Tx) error {
+		s, ok, err := getStorage(tx, id)
+		if err != nil || !ok {
+			return storageErr(id, err)
+		}
+		s.AutoIncrement = next
+		return putStorage(tx, id, s)
+	})
+	if err == nil {
+		rt.autoinc = next
+	}
+	return err
+}
+
+func storageErr(id uint64, err error) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: table id %d was dropped", ErrNoSuchTable, id)
+}
+
+// Op is the kind of a row edit.
+type Op int
+
+// Row edit kinds.
+const (
+	OpInsert Op = 1
+	OpDelete Op = 2
+)
+
+// RowEdit is one change of one statement to a table's rows. Keys are encoded
+// primary keys (AppendTuple); for a table without primary key, Key is the
+// encoded full row and the engine appends a hidden row id on insert and
+// deletes one matching row on delete.
+type RowEdit struct {
+	Op    Op
+	Key   []byte
+	Value []byte
+	// Unique holds the encoded key of the row in each unique index, by index
+	// position in Table.Indexes; a nil entry is not checked (NULL parts).
+	Unique map[int][]byte
+}
+
+// DuplicateKeyError says which edit of a batch hit which existing key.
+type DuplicateKeyError struct {
+	Edit  int // position in the batch
+	Index int // -1: the primary key; else the position in Table.Indexes
+}
+
+func (e *DuplicateKeyError) Error() string { return ErrDuplicateKey.Error() }
+func (e *DuplicateKeyError) Unwrap() error { return ErrDuplicateKey }
+
+// ApplyEdits commits one statement's edits to table id as one transaction,
+// all or nothing, together with the table's row count and AUTO_INCREMENT
+// counter. Inserts of an existing key fail with a *DuplicateKeyError.
+func (e *Engine) ApplyEdits(ctx context.Context, id uint64, keyless bool, edits []RowEdit) error {
+	if len(edits) == 0 {
+		return nil
+	}
+	var autoinc uint64
+	if rt := e.runtime(id); rt != nil {
+		rt.mu.Lock()
+		autoinc = rt.autoinc
+		rt.mu.Unlock()
+	}
+	return e.st.Update(ctx, func(tx store.Tx) error {
+		s, ok, err := getStorage(tx, id)
+		if err != nil || !ok {
+			return storageErr(id, err)
+		}
+		for i, ed := range edits {
+			switch ed.Op {
+			case OpInsert:
+				key := ed.Key
+				if keyless {
+					s.RowID++
+					key = binary.BigEndian.AppendUint64(append([]byte(nil), key...), s.RowID)
+				} else if old, err := tx.Get(rowKey(id, key)); err != nil {
+					return err
+				} else if old != nil {
+					return &DuplicateKeyError{Edit: i, Index: -1}
+				}
+				for idx, uk := range ed.Unique {
+					if uk == nil {
+						continue
+					}
+					if old, err := tx.Get(uniqueKey(id, idx, uk)); err != nil {
+						return err
+					} else if old != nil {
+						return &DuplicateKeyError{Edit: i, Index: idx}
+					}
+					if err := tx.Put(uniqueKey(id, idx, uk), key); err != nil {
+						return err
+					}
+				}
+				if err := tx.Put(rowKey(id, key), ed.Value); err != nil {
+					return err
+				}
+				s.Rows++
+			case OpDelete:
+				found, err := deleteRow(tx, id, keyless, ed.Key)
+				if err != nil {
+					return err
+				}
+				if !found {
+					continue
+				}
+				for idx, uk := range ed.Unique {
+					if uk != nil {
+						if err := tx.Delete(uniqueKey(id, idx, uk)); err != nil {
+							return err
+						}
+					}
+				}
+				s.Rows--
+			}
+		}
+		s.AutoIncrement = max(s.AutoIncrement, autoinc)
+		return putStorage(tx, id, s)
+	})
+}
+
+// deleteRow deletes the row with key, or for a keyless table one row whose
+// encoded values are key.
+func deleteRow(tx store.Tx, id uint64, keyless bool, key []byte) (bool, error) {
+	if !keyless {
+		old, err := tx.Get(rowKey(id, key))
+		if err != nil || old == nil {
+			return false, err
+		}
+		return true, tx.Delete(rowKey(id, key))
+	}
+	var victim []byte
+	prefix := rowKey(id, key)
+	err := tx.Scan(prefix, store.PrefixEnd(prefix), false, func(k, _ []byte) (bool, error) {
+		if len(k) == len(prefix)+8 {
+			victim = append([]byte(nil), k...)
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil || victim == nil {
+		return false, err
+	}
+	return true, tx.Delete(victim)
+}
+
+// KV is one stored row: its key (relative to the table) and value.
+type KV struct {
+	Key, Value []byte
+}
+
+// ReadRows returns up to limit rows of table id with start <= key < end (nil:
+// unbounded) in key order, or descending when reverse is set. Long scans read
+// in batches: pass the last key returned to the next call via after.
+func (e *Engine) ReadRows(ctx context.Context, id uint64, start, end []byte, reverse bool, limit int) ([]KV, error) {
+	var out []KV
+	lo := rowKey(id, start)
+	hi := store.PrefixEnd(rowPrefix(id))
+	if end != nil {
+		hi = rowKey(id, end)
+	}
+	n := len(rowPrefix(id))
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		out = out[:0]
+		return tx.Scan(lo, hi, reverse, func(k, v []byte) (bool, error) {
+			out = append(out, KV{Key: bytes.Clone(k[n:]), Value: bytes.Clone(v)})
+			return len(out) < limit, nil
+		})
+	})
+	return out, err
+}
+
+// GetRow returns the value of the row with primary key key, or nil.
+func (e *Engine) GetRow(ctx context.Context, id uint64, key []byte) ([]byte, error) {
+	var v []byte
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		v, err = tx.Get(rowKey(id, key))
+		return err
+	})
+	return v, err
+}
+
+// LookupUnique returns the primary key stored for key in unique index idx, or nil.
+func (e *Engine) LookupUnique(ctx context.Context, id uint64, idx int, key []byte) ([]byte, error) {
+	var v []byte
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		v, err = tx.Get(uniqueKey(id, idx, key))
+		return err
+	})
+	return v, err
+}
+
+// RowCount returns the number of rows of table id.
+func (e *Engine) RowCount(ctx context.Context, id uint64) (uint64, error) {
+	var n uint64
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		n, err = rowCount(tx, id)
+		return err
+	})
+	return n, err
+}
+
+// TruncateTable removes every row of db.name and resets its AUTO_INCREMENT
+// counter; the table keeps its ID. It returns the number of rows removed.
+func (e *Engine) TruncateTable(ctx context.Context, db, name string) (uint64, error) {
+	t := e.State().Table(db, name)
+	if t == nil || t.System {
+		return 0, fmt.Errorf("%w: %s.%s", ErrNoSuchTable, db, name)
+	}
+	rt, err := e.lockedRuntime(ctx, t.ID)
+	if err != nil {
+		return 0, err
+	}
+	defer rt.mu.Unlock()
+	var removed uint64
+	err = e.st.Update(ctx, func(tx store.Tx) error {
+		s, ok, err := getStorage(tx, t.ID)
+		if err != nil || !ok {
+			return storageErr(t.ID, err)
+		}
+		removed = s.Rows
+		if err := deletePrefix(tx, storageKey(t.ID)); err != nil {
+			return err
+		}
+		return putStorage(tx, t.ID, storageInfo{AutoIncrement: 1})
+	})
+	if err == nil {
+		rt.autoinc = 1
+	}
+	return removed, err
+}
