@@ -1,0 +1,222 @@
+package systables
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/dolthub/go-mysql-server/sql"
+)
+
+// Table is the go-mysql-server face of a Def.
+type Table struct {
+	def *Def
+	src Source
+	db  string
+}
+
+// New returns the table declared by def in database db, reading from src.
+func New(def *Def, src Source, db string) *Table { return &Table{def: def, src: src, db: db} }
+
+var (
+	_ sql.Table            = (*Table)(nil)
+	_ sql.IndexAddressable = (*Table)(nil)
+	_ sql.StatisticsTable  = (*Table)(nil)
+	_ sql.IndexedTable     = (*indexedTable)(nil)
+)
+
+func (t *Table) Name() string                            { return t.def.Name }
+func (t *Table) String() string                          { return t.def.Name }
+func (t *Table) Schema(*sql.Context) sql.Schema          { return t.def.Schema }
+func (t *Table) Collation() sql.CollationID              { return sql.Collation_Default }
+func (t *Table) Def() *Def                               { return t.def }
+func (t *Table) Comment() string                         { return "" }
+func (t *Table) DataLength(*sql.Context) (uint64, error) { return 0, nil }
+
+// RowCount is exact when the declaration can count, so COUNT(*) is O(1).
+func (t *Table) RowCount(ctx *sql.Context) (uint64, bool, error) {
+	if t.def.Count != nil {
+		return t.def.Count(t.src), true, nil
+	}
+	var n uint64
+	err := t.def.Rows(ctx, t.src, All, func(sql.Row) bool { n++; return true })
+	return n, true, err
+}
+
+// partition is one key range to read.
+type partition struct{ r KeyRange }
+
+func (p partition) Key() []byte {
+	return []byte(fmt.Sprintf("[%d,%d) rev=%v", p.r.Lo, p.r.Hi, p.r.Reverse))
+}
+
+func (t *Table) Partitions(*sql.Context) (sql.PartitionIter, error) {
+	return sql.PartitionsToPartitionIter(partition{All}), nil
+}
+
+func (t *Table) PartitionRows(ctx *sql.Context, p sql.Partition) (sql.RowIter, error) {
+	var rows []sql.Row
+	err := t.def.Rows(ctx, t.src, p.(partition).r, func(r sql.Row) bool {
+		rows = append(rows, r)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sql.RowsToRowIter(rows...), nil
+}
+
+// GetIndexes declares the ordered index on the key column.
+func (t *Table) GetIndexes(*sql.Context) ([]sql.Index, error) {
+	if t.def.Key == "" {
+		return nil, nil
+	}
+	return []sql.Index{&keyIndex{t: t}}, nil
+}
+
+// PreciseMatch is false: lookups return a superset and the filter stays.
+func (t *Table) PreciseMatch() bool { return false }
+
+func (t *Table) IndexedAccess(_ *sql.Context, lookup sql.IndexLookup) sql.IndexedTable {
+	return &indexedTable{Table: t}
+}
+
+type indexedTable struct{ *Table }
+
+func (t *indexedTable) LookupPartitions(ctx *sql.Context, lookup sql.IndexLookup) (sql.PartitionIter, error) {
+	ranges, ok := lookup.Ranges.(sql.MySQLRangeCollection)
+	if !ok {
+		return nil, fmt.Errorf("systables: unsupported range type %T", lookup.Ranges)
+	}
+	var parts []sql.Partition
+	for _, rg := range ranges {
+		if len(rg) == 0 {
+			continue
+		}
+		r, empty := keyRange(rg[0])
+		if empty {
+			continue
+		}
+		r.Reverse = lookup.IsReverse
+		parts = append(parts, partition{r})
+	}
+	if lookup.IsReverse {
+		for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
+			parts[i], parts[j] = parts[j], parts[i]
+		}
+	}
+	return sql.PartitionsToPartitionIter(parts...), nil
+}
+
+// keyRange turns one column's range into a superset [lo, hi) of uint64 keys.
+func keyRange(c sql.MySQLRangeColumnExpr) (r KeyRange, empty bool) {
+	switch b := c.LowerBound.(type) {
+	case sql.Below:
+		r.Lo = floorKey(b.Key)
+	case sql.Above:
+		r.Lo = floorKey(b.Key)
+		if isIntegral(b.Key) && r.Lo < math.MaxUint64 && !negative(b.Key) {
+			r.Lo++
+		}
+	}
+	switch b := c.UpperBound.(type) {
+	case sql.Below, sql.Above:
+		k := sql.GetMySQLRangeCutKey(b)
+		if negative(k) {
+			return r, true
+		}
+		hi := floorKey(k)
+		if hi == math.MaxUint64 {
+			return r, false
+		}
+		r.Hi = hi + 1
+		if _, below := b.(sql.Below); below && isIntegral(k) {
+			r.Hi = hi
+		}
+		if r.Hi <= r.Lo {
+			return r, true
+		}
+	case sql.AboveNull, sql.BelowNull:
+		return r, true // only NULL: the key column is never NULL
+	}
+	return r, false
+}
+
+func asFloat(k any) (float64, bool) {
+	switch v := k.(type) {
+	case int8, int16, int32, int64, int, uint8, uint16, uint32, uint64, uint:
+		f, _ := strconv.ParseFloat(fmt.Sprint(v), 64)
+		return f, true
+	case float32:
+		return float64(v), true
+	case float64:
+		return v, true
+	}
+	f, err := strconv.ParseFloat(fmt.Sprint(k), 64)
+	return f, err == nil
+}
+
+func isIntegral(k any) bool {
+	f, ok := asFloat(k)
+	return ok && f == math.Trunc(f)
+}
+
+func negative(k any) bool {
+	f, ok := asFloat(k)
+	return ok && f < 0
+}
+
+// floorKey is the largest uint64 <= k (0 for negatives, MaxUint64 for huge
+// or unparsable keys, which keeps the range a superset).
+func floorKey(k any) uint64 {
+	if u, ok := k.(uint64); ok {
+		return u
+	}
+	if i, ok := k.(int64); ok {
+		if i < 0 {
+			return 0
+		}
+		return uint64(i)
+	}
+	f, ok := asFloat(k)
+	switch {
+	case !ok:
+		return 0
+	case f <= 0:
+		return 0
+	case f >= math.MaxUint64:
+		return math.MaxUint64
+	}
+	return uint64(math.Floor(f))
+}
+
+// keyIndex is the ordered index on a Def's key column.
+type keyIndex struct{ t *Table }
+
+var _ sql.OrderedIndex = (*keyIndex)(nil)
+
+func (i *keyIndex) ID() string                                 { return "PRIMARY" }
+func (i *keyIndex) Database() string                           { return i.t.db }
+func (i *keyIndex) Table() string                              { return i.t.def.Name }
+func (i *keyIndex) Expressions() []string                      { return []string{i.t.def.Name + "." + i.t.def.Key} }
+func (i *keyIndex) IsUnique() bool                             { return true }
+func (i *keyIndex) IsSpatial() bool                            { return false }
+func (i *keyIndex) IsFullText() bool                           { return false }
+func (i *keyIndex) IsVector() bool                             { return false }
+func (i *keyIndex) Comment() string                            { return "" }
+func (i *keyIndex) IndexType() string                          { return "BTREE" }
+func (i *keyIndex) IsGenerated() bool                          { return false }
+func (i *keyIndex) PrefixLengths() []uint16                    { return nil }
+func (i *keyIndex) CanSupport(*sql.Context, ...sql.Range) bool { return true }
+func (i *keyIndex) CanSupportOrderBy(sql.Expression) bool      { return true }
+func (i *keyIndex) Order(*sql.Context) sql.IndexOrder          { return sql.IndexOrderAsc }
+func (i *keyIndex) Reversible(*sql.Context) bool               { return true }
+
+func (i *keyIndex) CoversColumns(cols []string) bool {
+	return len(cols) == 1 && cols[0] == i.t.def.Key
+}
+
+func (i *keyIndex) ColumnExpressionTypes(*sql.Context) []sql.ColumnExpressionType {
+	col := i.t.def.Schema[i.t.def.keyIndex()]
+	return []sql.ColumnExpressionType{{Expression: i.Expressions()[0], Type: col.Type}}
+}
