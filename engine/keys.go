@@ -42,3 +42,7 @@ func rowKey(id uint64, key []byte) []byte { return append(rowPrefix(id), key...)
 func uniqueKey(id uint64, index int, key []byte) []byte {
 	return append(binary.BigEndian.AppendUint16(append(storageKey(id), 'u'), uint16(index)), key...)
 }
+
+// usersKey holds the serialized MySQL accounts and grants. Accounts are
+// neither metadata nor data: a metadata restore leaves them alone.
+var usersKey = []byte("u/mysql_db")

@@ -1,0 +1,302 @@
+package server
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/go-mysql-server/sql/mysql_db"
+	"github.com/dolthub/go-mysql-server/sql/plan"
+	"github.com/dolthub/vitess/go/vt/sqlparser"
+
+	"github.com/sysemu/sysemu/engine"
+	"github.com/sysemu/sysemu/seed"
+	"github.com/sysemu/sysemu/systables"
+)
+
+// userDatabase is a database users create. Besides its own tables it
+// resolves the SYSTEM tables unqualified, as the seed documents query them.
+type userDatabase struct {
+	s    *Server
+	name string
+}
+
+var (
+	_ sql.Database            = (*userDatabase)(nil)
+	_ sql.TableCreator        = (*userDatabase)(nil)
+	_ sql.IndexedTableCreator = (*userDatabase)(nil)
+	_ sql.TableDropper        = (*userDatabase)(nil)
+	_ sql.TableRenamer        = (*userDatabase)(nil)
+)
+
+func (d *userDatabase) Name() string { return d.name }
+
+func (d *userDatabase) GetTableInsensitive(ctx *sql.Context, name string) (sql.Table, bool, error) {
+	if t := d.s.eng.State().Table(d.name, name); t != nil {
+		tbl, err := d.s.userTable(ctx, d, t)
+		return tbl, err == nil, err
+	}
+	if def := systables.Lookup(name); def != nil {
+		return systables.New(def, d.s.eng, seed.SystemDatabase), true, nil
+	}
+	return nil, false, nil
+}
+
+func (d *userDatabase) GetTableNames(*sql.Context) ([]string, error) {
+	var names []string
+	for _, t := range d.s.eng.State().Tables(d.name) {
+		names = append(names, t.Name)
+	}
+	return names, nil
+}
+
+func (d *userDatabase) CreateTable(ctx *sql.Context, name string, sch sql.PrimaryKeySchema, coll sql.CollationID, comment string) error {
+	return d.create(ctx, name, sch, coll, comment)
+}
+
+func (d *userDatabase) CreateIndexedTable(ctx *sql.Context, name string, sch sql.PrimaryKeySchema, _ sql.IndexDef, coll sql.CollationID, comment string) error {
+	return d.create(ctx, name, sch, coll, comment)
+}
+
+// create writes the table, its indexes, options and partition clause in one
+// engine transaction.
+func (d *userDatabase) create(ctx *sql.Context, name string, sch sql.PrimaryKeySchema, coll sql.CollationID, comment string) error {
+	spec := engine.TableSpec{Database: d.name, Name: name, Comment: comment}
+	if coll != sql.Collation_Unspecified {
+		spec.Collation = coll.Name()
+	}
+	for _, c := range sch.Schema {
+		spec.Columns = append(spec.Columns, columnSpec(c))
+	}
+	for _, i := range sch.PkOrdinals {
+		spec.PrimaryKey = append(spec.PrimaryKey, sch.Schema[i].Name)
+	}
+	sess := sessionOf(ctx)
+	if n := sess.creating; n != nil && strings.EqualFold(n.Name(), name) {
+		for _, def := range n.Indexes() {
+			if !def.IsPrimary() && !def.IsFullText() && !def.IsSpatial() && !def.IsVector() && def.Name != "" {
+				spec.Indexes = append(spec.Indexes, indexSpec(*def))
+			}
+		}
+		if v, ok := n.TableOpts["auto_increment"].(uint64); ok {
+			spec.AutoIncrement = v
+		}
+		sess.creating = nil
+	}
+	p, err := d.partition(ctx)
+	if err != nil {
+		return err
+	}
+	spec.Partition = p
+	_, err = d.s.eng.CreateTable(ctx, spec)
+	return toSQLError(err)
+}
+
+// partition re-parses the statement for its partition clause, which the
+// planner drops. CREATE TABLE ... LIKE copies the source's clause.
+func (d *userDatabase) partition(ctx *sql.Context) (*engine.Partition, error) {
+	stmt, _, err := sqlparser.ParseOne(ctx, ctx.Query())
+	if err != nil {
+		return nil, nil // not a plain CREATE TABLE statement (e.g. a script)
+	}
+	ddl, ok := stmt.(*sqlparser.DDL)
+	if !ok {
+		return nil, nil
+	}
+	if ddl.OptLike != nil && len(ddl.OptLike.LikeTables) > 0 {
+		src := ddl.OptLike.LikeTables[0]
+		db := src.DbQualifier.String()
+		if db == "" {
+			db = d.name
+		}
+		if t := d.s.eng.State().Table(db, src.Name.String()); t != nil {
+			return t.Partition, nil
+		}
+		return nil, nil
+	}
+	if ddl.TableSpec == nil || ddl.TableSpec.PartitionOpt == nil {
+		return nil, nil
+	}
+	return partitionSpec(ddl.TableSpec.PartitionOpt)
+}
+
+func partitionSpec(o *sqlparser.PartitionOption) (*engine.Partition, error) {
+	p := &engine.Partition{Type: strings.ToUpper(o.PartitionType), Linear: o.IsLinear, Count: 1}
+	for _, c := range o.ColList {
+		p.Columns = append(p.Columns, c.String())
+	}
+	if o.Expr != nil {
+		p.Expr = sqlparser.String(o.Expr)
+	}
+	if o.Partitions != nil {
+		if _, err := fmt.Sscan(string(o.Partitions.Val), &p.Count); err != nil || p.Count < 1 {
+			return nil, fmt.Errorf("invalid partition count %q", o.Partitions.Val)
+		}
+	}
+	for _, def := range o.Definitions {
+		pd := engine.PartitionDef{Name: def.Name.String()}
+		if def.Maxvalue {
+			pd.Values = "MAXVALUE"
+		} else if def.Limit != nil {
+			pd.Values = "(" + sqlparser.String(def.Limit) + ")"
+		}
+		p.Definitions = append(p.Definitions, pd)
+	}
+	if len(p.Definitions) > 0 {
+		p.Count = len(p.Definitions)
+	}
+	p.Clause = renderPartition(p)
+	return p, nil
+}
+
+// renderPartition renders the clause as MySQL 8.0's SHOW CREATE TABLE does.
+func renderPartition(p *engine.Partition) string {
+	var b strings.Builder
+	b.WriteString("/*!50100 PARTITION BY ")
+	if p.Linear {
+		b.WriteString("LINEAR ")
+	}
+	b.WriteString(p.Type)
+	if len(p.Columns) > 0 {
+		quoted := make([]string, len(p.Columns))
+		for i, c := range p.Columns {
+			quoted[i] = "`" + c + "`"
+		}
+		b.WriteString(" (" + strings.Join(quoted, ",") + ")")
+	} else if p.Expr != "" {
+		b.WriteString(" (" + p.Expr + ")")
+	} else if p.Type == "KEY" {
+		b.WriteString(" ()")
+	}
+	if len(p.Definitions) == 0 {
+		fmt.Fprintf(&b, "\nPARTITIONS %d */", p.Count)
+		return b.String()
+	}
+	b.WriteString("\n(")
+	for i, d := range p.Definitions {
+		if i > 0 {
+			b.WriteString(",\n ")
+		}
+		b.WriteString("PARTITION " + d.Name)
+		if d.Values != "" {
+			b.WriteString(" VALUES LESS THAN " + d.Values)
+		}
+		b.WriteString(" ENGINE = InnoDB")
+	}
+	b.WriteString(") */")
+	return b.String()
+}
+
+func (d *userDatabase) DropTable(ctx *sql.Context, name string) error {
+	return toSQLError(d.s.eng.DropTable(ctx, d.name, name))
+}
+
+func (d *userDatabase) RenameTable(ctx *sql.Context, from, to string) error {
+	return toSQLError(d.s.eng.RenameTable(ctx, d.name, from, d.name, to))
+}
+
+// systemDatabase is the read-only SYSTEM database of SYS_* tables.
+type systemDatabase struct{ s *Server }
+
+var _ sql.ReadOnlyDatabase = (*systemDatabase)(nil)
+
+func (d *systemDatabase) Name() string     { return seed.SystemDatabase }
+func (d *systemDatabase) IsReadOnly() bool { return true }
+
+func (d *systemDatabase) GetTableInsensitive(_ *sql.Context, name string) (sql.Table, bool, error) {
+	if def := systables.Lookup(name); def != nil {
+		return systables.New(def, d.s.eng, seed.SystemDatabase), true, nil
+	}
+	return nil, false, nil
+}
+
+func (d *systemDatabase) GetTableNames(*sql.Context) ([]string, error) {
+	var names []string
+	for _, def := range systables.SystemTables {
+		names = append(names, def.Name)
+	}
+	return names, nil
+}
+
+// provider lists the SYSTEM database and the user databases; go-mysql-server
+// adds information_schema and mysql itself.
+type provider struct{ s *Server }
+
+var (
+	_ sql.MutableDatabaseProvider         = (*provider)(nil)
+	_ sql.CollatedDatabaseProvider        = (*provider)(nil)
+	_ sql.ExternalStoredProcedureProvider = (*provider)(nil)
+)
+
+func (p *provider) Database(_ *sql.Context, name string) (sql.Database, error) {
+	if strings.EqualFold(name, seed.SystemDatabase) {
+		return &systemDatabase{p.s}, nil
+	}
+	d := p.s.eng.State().Database(name)
+	if d == nil || d.System {
+		return nil, sql.ErrDatabaseNotFound.New(name)
+	}
+	return &userDatabase{s: p.s, name: d.Name}, nil
+}
+
+func (p *provider) HasDatabase(ctx *sql.Context, name string) bool {
+	_, err := p.Database(ctx, name)
+	return err == nil
+}
+
+func (p *provider) AllDatabases(*sql.Context) []sql.Database {
+	out := []sql.Database{&systemDatabase{p.s}}
+	for _, d := range p.s.eng.State().Databases() {
+		if !d.System {
+			out = append(out, &userDatabase{s: p.s, name: d.Name})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return strings.ToLower(out[i].Name()) < strings.ToLower(out[j].Name()) })
+	return out
+}
+
+func (p *provider) CreateDatabase(ctx *sql.Context, name string) error {
+	return p.CreateCollatedDatabase(ctx, name, sql.Collation_Unspecified)
+}
+
+func (p *provider) CreateCollatedDatabase(ctx *sql.Context, name string, coll sql.CollationID) error {
+	c := ""
+	if coll != sql.Collation_Unspecified {
+		c = coll.Name()
+	}
+	if strings.EqualFold(name, seed.SystemDatabase) || strings.EqualFold(name, "information_schema") || strings.EqualFold(name, "mysql") {
+		return toSQLError(fmt.Errorf("%w: %s", engine.ErrDatabaseExists, name))
+	}
+	_, err := p.s.eng.CreateDatabase(ctx, name, c)
+	return toSQLError(err)
+}
+
+func (p *provider) DropDatabase(ctx *sql.Context, name string) error {
+	return toSQLError(p.s.eng.DropDatabase(ctx, name))
+}
+
+func (p *provider) ExternalStoredProcedure(_ *sql.Context, name string, n int) (*sql.ExternalStoredProcedureDetails, error) {
+	return p.s.procs.LookupByNameAndParamCount(name, n)
+}
+
+func (p *provider) ExternalStoredProcedures(_ *sql.Context, name string) ([]sql.ExternalStoredProcedureDetails, error) {
+	return p.s.procs.LookupByName(name)
+}
+
+// unwrap returns the database behind go-mysql-server's privilege wrapper.
+func unwrap(db sql.Database) sql.Database {
+	if p, ok := db.(mysql_db.PrivilegedDatabase); ok {
+		return p.Unwrap()
+	}
+	return db
+}
+
+// rememberCreate is the CREATE TABLE hook: it hands the plan to the
+// database's CreateTable so indexes and options are written with the table.
+func rememberCreate(ctx *sql.Context, _ sql.StatementRunner, n sql.Node) (sql.Node, error) {
+	if ct, ok := n.(*plan.CreateTable); ok {
+		sessionOf(ctx).creating = ct
+	}
+	return n, nil
+}

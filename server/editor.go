@@ -1,0 +1,208 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/vitess/go/mysql"
+
+	"github.com/sysemu/sysemu/engine"
+)
+
+// editor buffers one statement's writes to one table and commits them as one
+// engine transaction at StatementComplete: a multi-row statement is all or
+// nothing. Duplicate keys are reported as the rows arrive (so ON DUPLICATE
+// KEY UPDATE sees the existing row) and checked again at commit.
+type editor struct {
+	t     *userTable
+	edits []engine.RowEdit
+	rows  []sql.Row // the new row of each insert edit, for error messages
+	// live tracks keys touched by this statement: true if the statement
+	// inserted the key, false if it deleted it.
+	live   map[string]bool
+	unique []map[string]bool
+}
+
+var _ sql.TableEditor = (*editor)(nil)
+var _ sql.AutoIncrementSetter = (*editor)(nil)
+
+func newEditor(t *userTable) *editor {
+	return &editor{t: t, live: map[string]bool{}, unique: make([]map[string]bool, len(t.t.Indexes))}
+}
+
+func (e *editor) StatementBegin(*sql.Context) {}
+
+func (e *editor) reset() {
+	e.edits, e.rows = nil, nil
+	clear(e.live)
+	for i := range e.unique {
+		e.unique[i] = nil
+	}
+}
+
+func (e *editor) DiscardChanges(ctx *sql.Context, _ error) error {
+	e.reset()
+	sessionOf(ctx).dropEditor(e.t.t.ID)
+	return nil
+}
+
+func (e *editor) StatementComplete(ctx *sql.Context) error {
+	defer sessionOf(ctx).dropEditor(e.t.t.ID)
+	defer e.reset()
+	err := e.t.eng.ApplyEdits(ctx, e.t.t.ID, e.t.ts.keyless, e.edits)
+	var dup *engine.DuplicateKeyError
+	if errors.As(err, &dup) {
+		return e.dupError(e.rows[dup.Edit], dup.Index)
+	}
+	return toSQLError(err)
+}
+
+func (e *editor) Close(*sql.Context) error { return nil }
+
+func (e *editor) dupError(row sql.Row, index int) error {
+	name, cols := "PRIMARY", e.t.ts.pk
+	if index >= 0 {
+		name, cols = e.t.t.Indexes[index].Name, e.t.ts.idxCols[index]
+	}
+	return mysql.NewSQLError(erDupEntry, "23000", "Duplicate entry '%s' for key '%s.%s'", formatKey(row, cols), e.t.t.Name, name)
+}
+
+// keys computes a row's primary key (or full-row key) and unique keys.
+func (e *editor) keys(ctx *sql.Context, row sql.Row) (key []byte, unique map[int][]byte, err error) {
+	sch := e.t.ts.sch.Schema
+	if len(row) != len(sch) {
+		return nil, nil, fmt.Errorf("row has %d values, table %s has %d columns", len(row), e.t.t.Name, len(sch))
+	}
+	cols := e.t.ts.pk
+	if e.t.ts.keyless {
+		cols = allColumns(len(sch))
+	}
+	if key, err = encodeValues(ctx, sch, row, cols); err != nil {
+		return nil, nil, err
+	}
+	for _, n := range e.t.ts.unique {
+		uk := []byte(nil)
+		hasNull := false
+		for _, c := range e.t.ts.idxCols[n] {
+			hasNull = hasNull || row[c] == nil
+		}
+		if !hasNull {
+			if uk, err = encodeValues(ctx, sch, row, e.t.ts.idxCols[n]); err != nil {
+				return nil, nil, err
+			}
+		}
+		if unique == nil {
+			unique = map[int][]byte{}
+		}
+		unique[n] = uk
+	}
+	return key, unique, nil
+}
+
+func (e *editor) Insert(ctx *sql.Context, row sql.Row) error {
+	key, unique, err := e.keys(ctx, row)
+	if err != nil {
+		return err
+	}
+	if !e.t.ts.keyless {
+		if existing, err := e.existing(ctx, key); err != nil {
+			return err
+		} else if existing != nil {
+			return sql.NewUniqueKeyErr(formatKey(row, e.t.ts.pk), true, existing)
+		}
+	}
+	for n, uk := range unique {
+		if uk == nil {
+			continue
+		}
+		if inserted, ok := e.unique[n][string(uk)]; ok {
+			if inserted {
+				return e.dupError(row, n)
+			}
+			continue
+		}
+		pk, err := e.t.eng.LookupUnique(ctx, e.t.t.ID, n, uk)
+		if err != nil {
+			return toSQLError(err)
+		}
+		deleted := e.touched(pk) && !e.live[string(pk)]
+		if pk != nil && !deleted {
+			existing, err := e.existing(ctx, pk)
+			if err != nil {
+				return err
+			}
+			return sql.NewUniqueKeyErr(formatKey(row, e.t.ts.idxCols[n]), false, existing)
+		}
+	}
+	value, err := encodeValues(ctx, e.t.ts.sch.Schema, row, allColumns(len(row)))
+	if err != nil {
+		return err
+	}
+	e.edits = append(e.edits, engine.RowEdit{Op: engine.OpInsert, Key: key, Value: value, Unique: unique})
+	e.rows = append(e.rows, row)
+	e.mark(key, unique, true)
+	return nil
+}
+
+func (e *editor) touched(key []byte) bool {
+	_, ok := e.live[string(key)]
+	return ok
+}
+
+// existing returns the row stored (or inserted by this statement) under key,
+// or nil when there is none or this statement deleted it.
+func (e *editor) existing(ctx *sql.Context, key []byte) (sql.Row, error) {
+	if inserted, ok := e.live[string(key)]; ok {
+		if !inserted {
+			return nil, nil
+		}
+		for i := len(e.edits) - 1; i >= 0; i-- {
+			if e.edits[i].Op == engine.OpInsert && string(e.edits[i].Key) == string(key) {
+				return e.rows[i], nil
+			}
+		}
+	}
+	v, err := e.t.eng.GetRow(ctx, e.t.t.ID, key)
+	if err != nil || v == nil {
+		return nil, toSQLError(err)
+	}
+	return decodeRow(ctx, e.t.ts.sch.Schema, v)
+}
+
+func (e *editor) mark(key []byte, unique map[int][]byte, inserted bool) {
+	e.live[string(key)] = inserted
+	for n, uk := range unique {
+		if uk == nil {
+			continue
+		}
+		if e.unique[n] == nil {
+			e.unique[n] = map[string]bool{}
+		}
+		e.unique[n][string(uk)] = inserted
+	}
+}
+
+func (e *editor) Delete(ctx *sql.Context, row sql.Row) error {
+	key, unique, err := e.keys(ctx, row)
+	if err != nil {
+		return err
+	}
+	e.edits = append(e.edits, engine.RowEdit{Op: engine.OpDelete, Key: key, Unique: unique})
+	e.rows = append(e.rows, row)
+	e.mark(key, unique, false)
+	return nil
+}
+
+func (e *editor) Update(ctx *sql.Context, old, new sql.Row) error {
+	if err := e.Delete(ctx, old); err != nil {
+		return err
+	}
+	return e.Insert(ctx, new)
+}
+
+func (e *editor) SetAutoIncrementValue(ctx *sql.Context, v uint64) error {
+	return toSQLError(e.t.eng.SetAutoIncrement(ctx, e.t.t.ID, v))
+}
+
+func (e *editor) AcquireAutoIncrementLock(*sql.Context) (func(), error) { return func() {}, nil }

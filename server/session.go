@@ -1,0 +1,52 @@
+package server
+
+import (
+	"context"
+
+	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/go-mysql-server/sql/plan"
+	"github.com/dolthub/vitess/go/mysql"
+)
+
+// session is a connection's session: go-mysql-server's base session plus the
+// statement's open table editors and the CREATE TABLE being executed.
+type session struct {
+	*sql.BaseSession
+	editors map[uint64]*editor
+	// creating is the CREATE TABLE plan being executed, so the table's
+	// indexes and options are written with the table in one transaction.
+	creating *plan.CreateTable
+}
+
+func newSession(base *sql.BaseSession) *session {
+	return &session{BaseSession: base, editors: map[uint64]*editor{}}
+}
+
+// sessionBuilder builds a session for each authenticated connection.
+func sessionBuilder(_ context.Context, conn *mysql.Conn, addr string) (sql.Session, error) {
+	client := sql.Client{Capabilities: conn.Capabilities}
+	if u, ok := conn.UserData.(sql.MysqlConnectionUser); ok {
+		client.User, client.Address = u.User, u.Host
+	}
+	return newSession(sql.NewBaseSessionWithClientServer(addr, client, conn.ConnectionID)), nil
+}
+
+// sessionOf returns ctx's session; contexts made outside a connection get a
+// private one.
+func sessionOf(ctx *sql.Context) *session {
+	if s, ok := ctx.Session.(*session); ok {
+		return s
+	}
+	return newSession(sql.NewBaseSession())
+}
+
+func (s *session) editor(t *userTable) *editor {
+	e := s.editors[t.t.ID]
+	if e == nil || e.t.t != t.t {
+		e = newEditor(t)
+		s.editors[t.t.ID] = e
+	}
+	return e
+}
+
+func (s *session) dropEditor(id uint64) { delete(s.editors, id) }
