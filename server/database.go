@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/go-mysql-server/sql/mysql_db"
@@ -18,6 +19,7 @@ import (
 // userDatabase is a database users create. Besides its own tables it
 // resolves the SYSTEM tables unqualified, as the seed documents query them.
 type userDatabase struct {
+	noObjects
 	s    *Server
 	name string
 }
@@ -197,7 +199,10 @@ func (d *userDatabase) RenameTable(ctx *sql.Context, from, to string) error {
 }
 
 // systemDatabase is the read-only SYSTEM database of SYS_* tables.
-type systemDatabase struct{ s *Server }
+type systemDatabase struct {
+	noObjects
+	s *Server
+}
 
 var _ sql.ReadOnlyDatabase = (*systemDatabase)(nil)
 
@@ -231,7 +236,7 @@ var (
 
 func (p *provider) Database(_ *sql.Context, name string) (sql.Database, error) {
 	if strings.EqualFold(name, seed.SystemDatabase) {
-		return &systemDatabase{p.s}, nil
+		return &systemDatabase{s: p.s}, nil
 	}
 	d := p.s.eng.State().Database(name)
 	if d == nil || d.System {
@@ -246,7 +251,7 @@ func (p *provider) HasDatabase(ctx *sql.Context, name string) bool {
 }
 
 func (p *provider) AllDatabases(*sql.Context) []sql.Database {
-	out := []sql.Database{&systemDatabase{p.s}}
+	out := []sql.Database{&systemDatabase{s: p.s}}
 	for _, d := range p.s.eng.State().Databases() {
 		if !d.System {
 			out = append(out, &userDatabase{s: p.s, name: d.Name})
@@ -300,3 +305,55 @@ func rememberCreate(ctx *sql.Context, _ sql.StatementRunner, n sql.Node) (sql.No
 	}
 	return n, nil
 }
+
+// noObjects gives a database empty lists of views, triggers, stored
+// procedures and events, and refuses to create them with MySQL's 1235:
+// sysemu does not store them yet.
+type noObjects struct{}
+
+func (noObjects) CreateView(*sql.Context, string, string, string) error {
+	return errNotSupported("CREATE VIEW")
+}
+func (noObjects) DropView(*sql.Context, string) error { return errNotSupported("DROP VIEW") }
+func (noObjects) GetViewDefinition(*sql.Context, string) (sql.ViewDefinition, bool, error) {
+	return sql.ViewDefinition{}, false, nil
+}
+func (noObjects) AllViews(*sql.Context) ([]sql.ViewDefinition, error)       { return nil, nil }
+func (noObjects) GetTriggers(*sql.Context) ([]sql.TriggerDefinition, error) { return nil, nil }
+func (noObjects) CreateTrigger(*sql.Context, sql.TriggerDefinition) error {
+	return errNotSupported("CREATE TRIGGER")
+}
+func (noObjects) DropTrigger(*sql.Context, string) error { return errNotSupported("DROP TRIGGER") }
+func (noObjects) GetStoredProcedure(*sql.Context, string) (sql.StoredProcedureDetails, bool, error) {
+	return sql.StoredProcedureDetails{}, false, nil
+}
+func (noObjects) GetStoredProcedures(*sql.Context) ([]sql.StoredProcedureDetails, error) {
+	return nil, nil
+}
+func (noObjects) SaveStoredProcedure(*sql.Context, sql.StoredProcedureDetails) error {
+	return errNotSupported("CREATE PROCEDURE")
+}
+func (noObjects) DropStoredProcedure(*sql.Context, string) error {
+	return errNotSupported("DROP PROCEDURE")
+}
+func (noObjects) GetEvent(*sql.Context, string) (sql.EventDefinition, bool, error) {
+	return sql.EventDefinition{}, false, nil
+}
+func (noObjects) GetEvents(*sql.Context) ([]sql.EventDefinition, any, error) { return nil, nil, nil }
+func (noObjects) SaveEvent(*sql.Context, sql.EventDefinition) (bool, error) {
+	return false, errNotSupported("CREATE EVENT")
+}
+func (noObjects) DropEvent(*sql.Context, string) error { return errNotSupported("DROP EVENT") }
+func (noObjects) UpdateEvent(*sql.Context, string, sql.EventDefinition) (bool, error) {
+	return false, errNotSupported("ALTER EVENT")
+}
+func (noObjects) UpdateLastExecuted(*sql.Context, string, time.Time) error { return nil }
+func (noObjects) NeedsToReloadEvents(*sql.Context, any) (bool, error)      { return false, nil }
+
+var (
+	_ sql.ViewDatabase            = (*userDatabase)(nil)
+	_ sql.TriggerDatabase         = (*userDatabase)(nil)
+	_ sql.StoredProcedureDatabase = (*userDatabase)(nil)
+	_ sql.EventDatabase           = (*userDatabase)(nil)
+	_ sql.TriggerDatabase         = (*systemDatabase)(nil)
+)

@@ -60,12 +60,18 @@ func (e *editor) StatementComplete(ctx *sql.Context) error {
 
 func (e *editor) Close(*sql.Context) error { return nil }
 
-func (e *editor) dupError(row sql.Row, index int) error {
+// dupKey renders the part of MySQL's duplicate-entry message after
+// "Duplicate entry ": the key values and the key's name.
+func (e *editor) dupKey(row sql.Row, index int) string {
 	name, cols := "PRIMARY", e.t.ts.pk
 	if index >= 0 {
 		name, cols = e.t.t.Indexes[index].Name, e.t.ts.idxCols[index]
 	}
-	return mysql.NewSQLError(erDupEntry, "23000", "Duplicate entry '%s' for key '%s.%s'", formatKey(row, cols), e.t.t.Name, name)
+	return fmt.Sprintf("'%s' for key '%s.%s'", formatKey(row, cols), e.t.t.Name, name)
+}
+
+func (e *editor) dupError(row sql.Row, index int) error {
+	return mysql.NewSQLError(erDupEntry, "23000", "Duplicate entry %s", e.dupKey(row, index))
 }
 
 // keys computes a row's primary key (or full-row key) and unique keys.
@@ -109,7 +115,7 @@ func (e *editor) Insert(ctx *sql.Context, row sql.Row) error {
 		if existing, err := e.existing(ctx, key); err != nil {
 			return err
 		} else if existing != nil {
-			return sql.NewUniqueKeyErr(formatKey(row, e.t.ts.pk), true, existing)
+			return sql.NewUniqueKeyErr(e.dupKey(row, -1), true, existing)
 		}
 	}
 	for n, uk := range unique {
@@ -132,7 +138,7 @@ func (e *editor) Insert(ctx *sql.Context, row sql.Row) error {
 			if err != nil {
 				return err
 			}
-			return sql.NewUniqueKeyErr(formatKey(row, e.t.ts.idxCols[n]), false, existing)
+			return sql.NewUniqueKeyErr(e.dupKey(row, n), false, existing)
 		}
 	}
 	value, err := encodeValues(ctx, e.t.ts.sch.Schema, row, allColumns(len(row)))

@@ -102,6 +102,8 @@ func wireMessage(ec errorCode, err error) string {
 		return "Can't create database '" + detail + "'; database exists"
 	case erDBAccessDenied:
 		return "Access denied to database '" + detail + "': it is a read-only system database"
+	case ErRecoveryModeDDL, ErProcedurePaused, ErTargetNotClean, ErBadSnapshot, ErUnknownSequence, ErProfileMismatch:
+		return err.Error()
 	}
 	return detail
 }
@@ -113,8 +115,9 @@ func errNoPrivilege() error {
 }
 
 // fixGMSError replaces go-mysql-server's generic answers with MySQL's
-// specific numbers and SQLSTATEs where clients branch on them.
-func fixGMSError(err error) error {
+// specific numbers, SQLSTATEs and messages where clients branch on them.
+// db is the connection's current database.
+func fixGMSError(err error, db string) error {
 	if err == nil {
 		return nil
 	}
@@ -122,25 +125,50 @@ func fixGMSError(err error) error {
 	if !ok {
 		se = sql.CastSQLError(err)
 	}
+	msg := se.Message
+	after := func(prefix string) (string, bool) {
+		if strings.HasPrefix(msg, prefix) {
+			return strings.TrimPrefix(msg, prefix), true
+		}
+		return "", false
+	}
+	if rest, ok := after("table not found: "); ok {
+		if !strings.Contains(rest, ".") && db != "" {
+			rest = db + "." + rest
+		}
+		return mysql.NewSQLError(erNoSuchTable, "42S02", "Table '%s' doesn't exist", rest)
+	}
+	if rest, ok := after("database not found: "); ok {
+		return mysql.NewSQLError(erBadDB, "42000", "Unknown database '%s'", rest)
+	}
+	if rest, ok := after("can't create database "); ok {
+		return mysql.NewSQLError(erDBCreateExists, "HY000", "Can't create database '%s'; database exists", strings.TrimSuffix(rest, "; database exists"))
+	}
+	for _, prefix := range []string{"duplicate primary key given: ", "duplicate unique key given: "} {
+		if rest, ok := after(prefix); ok {
+			return mysql.NewSQLError(erDupEntry, "23000", "Duplicate entry %s", rest)
+		}
+	}
 	switch {
-	case se.Num == erUnknown && isSyntaxError(se.Message):
-		return mysql.NewSQLError(erParseError, "42000", "%s", se.Message)
-	case se.Num == erNoSuchTable && se.State != "42S02":
-		return mysql.NewSQLError(erNoSuchTable, "42S02", "%s", se.Message)
-	case se.Num == erBadDB && se.State != "42000":
-		return mysql.NewSQLError(erBadDB, "42000", "%s", se.Message)
-	case se.Num == erTableExists && se.State != "42S01":
-		return mysql.NewSQLError(erTableExists, "42S01", "%s", se.Message)
-	case se.Num == erUnknown && strings.HasPrefix(se.Message, "table not found"):
-		return mysql.NewSQLError(erNoSuchTable, "42S02", "%s", se.Message)
-	case se.Num == erUnknown && strings.HasPrefix(se.Message, "database not found"):
-		return mysql.NewSQLError(erBadDB, "42000", "%s", se.Message)
-	case se.Num == erUnknown && strings.Contains(se.Message, "already exists"):
-		return mysql.NewSQLError(erTableExists, "42S01", "%s", se.Message)
+	case se.Num == erUnknown && isSyntaxError(msg):
+		return mysql.NewSQLError(erParseError, "42000", "You have an error in your SQL syntax; %s", msg)
+	case se.Num == erNoSuchTable:
+		return mysql.NewSQLError(erNoSuchTable, "42S02", "%s", msg)
+	case se.Num == erBadDB:
+		return mysql.NewSQLError(erBadDB, "42000", "%s", msg)
+	case se.Num == erTableExists:
+		return mysql.NewSQLError(erTableExists, "42S01", "%s", msg)
+	case se.Num == erDupEntry:
+		return mysql.NewSQLError(erDupEntry, "23000", "%s", msg)
 	}
 	return se
 }
 
 func isSyntaxError(msg string) bool {
 	return strings.Contains(msg, "syntax error at position") || strings.HasPrefix(msg, "syntax error")
+}
+
+// errNotSupported is MySQL's 1235 ER_NOT_SUPPORTED_YET.
+func errNotSupported(what string) error {
+	return mysql.NewSQLError(1235, "42000", "This version of sysemu doesn't yet support '%s'", what)
 }

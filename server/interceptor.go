@@ -21,25 +21,36 @@ var _ gms.Interceptor = (*interceptor)(nil)
 func (i *interceptor) Priority() int { return 0 }
 
 func (i *interceptor) Query(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) error {
-	return fixGMSError(chain.ComQuery(ctx, c, query, i.wrap(ctx, c, query, callback)))
+	return i.fix(c, chain.ComQuery(ctx, c, rewriteSystem(query), i.wrap(ctx, c, query, callback)))
+}
+
+func (i *interceptor) fix(c *mysql.Conn, err error) error {
+	if err == nil {
+		return nil
+	}
+	db := ""
+	if i.s.mysqlSrv != nil {
+		db = i.s.mysqlSrv.SessionManager().GetCurrentDB(c)
+	}
+	return fixGMSError(err, db)
 }
 
 func (i *interceptor) ParsedQuery(chain gms.Chain, c *mysql.Conn, query string, parsed sqlparser.Statement, callback func(*sqltypes.Result, bool) error) error {
-	return fixGMSError(chain.ComQuery(context.Background(), c, query, i.wrap(context.Background(), c, query, callback)))
+	return i.fix(c, chain.ComQuery(context.Background(), c, query, i.wrap(context.Background(), c, query, callback)))
 }
 
 func (i *interceptor) MultiQuery(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) (string, error) {
-	rest, err := chain.ComMultiQuery(ctx, c, query, i.wrap(ctx, c, query, callback))
-	return rest, fixGMSError(err)
+	rest, err := chain.ComMultiQuery(ctx, c, rewriteSystem(query), i.wrap(ctx, c, query, callback))
+	return rest, i.fix(c, err)
 }
 
 func (i *interceptor) Prepare(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, prepare *mysql.PrepareData) ([]*querypb.Field, error) {
-	fields, err := chain.ComPrepare(ctx, c, query, prepare)
-	return fields, fixGMSError(err)
+	fields, err := chain.ComPrepare(ctx, c, rewriteSystem(query), prepare)
+	return fields, i.fix(c, err)
 }
 
 func (i *interceptor) StmtExecute(ctx context.Context, chain gms.Chain, c *mysql.Conn, prepare *mysql.PrepareData, callback func(*sqltypes.Result) error) error {
-	return fixGMSError(chain.ComStmtExecute(ctx, c, prepare, callback))
+	return i.fix(c, chain.ComStmtExecute(ctx, c, prepare, callback))
 }
 
 // wrap adds the partition clause to SHOW CREATE TABLE of a partitioned
@@ -71,4 +82,47 @@ func (i *interceptor) wrap(ctx context.Context, c *mysql.Conn, query string, cal
 		}
 		return callback(res, more)
 	}
+}
+
+// rewriteSystem quotes the database name SYSTEM where it qualifies a table
+// (SYSTEM.SYS_ID_EVENTS): SYSTEM is a reserved word to the parser, as in
+// MySQL 8, but the SYS_* tables live in a database of that name.
+func rewriteSystem(query string) string {
+	upper := strings.ToUpper(query)
+	if !strings.Contains(upper, "SYSTEM") {
+		return query
+	}
+	var b strings.Builder
+	var quote byte
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case quote != 0:
+			if c == '\\' && quote != '`' && i+1 < len(query) {
+				b.WriteByte(c)
+				i++
+				c = query[i]
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"' || c == '`':
+			quote = c
+		case (c == 's' || c == 'S') && strings.HasPrefix(upper[i:], "SYSTEM") &&
+			(i == 0 || !isIdentByte(query[i-1])) && followedByDot(query[i+6:]):
+			b.WriteString("`" + query[i:i+6] + "`")
+			i += 5
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c == '$' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
+
+func followedByDot(rest string) bool {
+	rest = strings.TrimLeft(rest, " \t\r\n")
+	return strings.HasPrefix(rest, ".")
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/go-mysql-server/sql/types"
-	"github.com/dolthub/vitess/go/mysql"
 
 	"github.com/sysemu/sysemu/engine"
 )
@@ -177,11 +176,11 @@ func (t *userTable) CreateIndex(ctx *sql.Context, def sql.IndexDef) error {
 }
 
 func (t *userTable) DropIndex(*sql.Context, string) error {
-	return mysql.NewSQLError(1235, "42000", "This version of sysemu doesn't yet support 'DROP INDEX'")
+	return errNotSupported("DROP INDEX")
 }
 
 func (t *userTable) RenameIndex(*sql.Context, string, string) error {
-	return mysql.NewSQLError(1235, "42000", "This version of sysemu doesn't yet support 'RENAME INDEX'")
+	return errNotSupported("RENAME INDEX")
 }
 
 func indexSpec(def sql.IndexDef) engine.Index {

@@ -2,6 +2,7 @@ package systables
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 
@@ -55,15 +56,77 @@ func (t *Table) Partitions(*sql.Context) (sql.PartitionIter, error) {
 }
 
 func (t *Table) PartitionRows(ctx *sql.Context, p sql.Partition) (sql.RowIter, error) {
-	var rows []sql.Row
-	err := t.def.Rows(ctx, t.src, p.(partition).r, func(r sql.Row) bool {
-		rows = append(rows, r)
-		return true
+	return &rowIter{t: t, r: p.(partition).r}, nil
+}
+
+// readBatch is how many rows an iterator takes from the State at a time, so
+// a top-1 query reads a handful of rows, not the table.
+const readBatch = 64
+
+// rowIter reads a key range lazily, in batches, resuming after the last key.
+type rowIter struct {
+	t    *Table
+	r    KeyRange
+	buf  []sql.Row
+	done bool
+}
+
+func (it *rowIter) Next(ctx *sql.Context) (sql.Row, error) {
+	for len(it.buf) == 0 {
+		if it.done {
+			return nil, io.EOF
+		}
+		if err := it.fill(ctx); err != nil {
+			return nil, err
+		}
+	}
+	row := it.buf[0]
+	it.buf = it.buf[1:]
+	return row, nil
+}
+
+func (it *rowIter) fill(ctx *sql.Context) error {
+	key := it.t.def.keyIndex()
+	limit := readBatch
+	if key < 0 {
+		limit = -1 // no key to resume from: read everything at once
+	}
+	err := it.t.def.Rows(ctx, it.t.src, it.r, func(row sql.Row) bool {
+		it.buf = append(it.buf, row)
+		return limit < 0 || len(it.buf) < limit
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return sql.RowsToRowIter(rows...), nil
+	if limit < 0 || len(it.buf) < limit {
+		it.done = true
+		return nil
+	}
+	last := keyValue(it.buf[len(it.buf)-1][key])
+	if it.r.Reverse {
+		if last <= it.r.Lo {
+			it.done = true
+		}
+		it.r.Hi = last
+	} else {
+		if last == math.MaxUint64 {
+			it.done = true
+		}
+		it.r.Lo = last + 1
+	}
+	return nil
+}
+
+func (it *rowIter) Close(*sql.Context) error { return nil }
+
+func keyValue(v any) uint64 {
+	switch x := v.(type) {
+	case int64:
+		return uint64(x)
+	case uint64:
+		return x
+	}
+	return floorKey(v)
 }
 
 // GetIndexes declares the ordered index on the key column.

@@ -1,0 +1,47 @@
+// Command sysemu runs the sysemu server and its operator subcommands.
+//
+//	sysemu serve [flags]                  run a node (bbolt in --data-dir)
+//	sysemu seed list | apply NAME         scenario scripts
+//	sysemu snapshot save|restore FILE     GreptimeDB-style metadata snapshots
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `usage:
+  sysemu serve [--data-dir DIR] [--mysql-addr ADDR] [--http-addr ADDR] [--user U] [--password P]
+               [--profile NAME] [--scenario NAME] [--log-level LEVEL]
+  sysemu seed list
+  sysemu seed apply NAME [--mysql-addr ADDR] [--user U] [--password P]
+  sysemu snapshot save FILE [--http-addr ADDR] [--user U] [--password P]
+  sysemu snapshot restore FILE [--force] [--http-addr ADDR] [--user U] [--password P]
+
+The password may also come from the SYSEMU_PASSWORD environment variable.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "seed":
+		err = seedCmd(os.Args[2:])
+	case "snapshot":
+		err = snapshotCmd(os.Args[2:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		err = fmt.Errorf("unknown command %q\n%s", os.Args[1], usage)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sysemu:", err)
+		os.Exit(1)
+	}
+}
