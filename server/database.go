@@ -128,7 +128,9 @@ func partitionSpec(o *sqlparser.PartitionOption) (*engine.Partition, error) {
 	for _, c := range o.ColList {
 		p.Columns = append(p.Columns, c.String())
 	}
-	if o.Expr != nil {
+	if col, ok := o.Expr.(*sqlparser.ColName); ok {
+		p.Expr = "`" + col.Name.String() + "`"
+	} else if o.Expr != nil {
 		p.Expr = sqlparser.String(o.Expr)
 	}
 	if o.Partitions != nil {

@@ -38,6 +38,7 @@ const (
 	erParseError     = 1064
 	erWrongArguments = 1210
 	erUnknown        = 1105
+	erNoDB           = 1046
 )
 
 // errorCode is one row of the error table: an engine sentinel and the MySQL
@@ -150,6 +151,8 @@ func fixGMSError(err error, db string) error {
 		}
 	}
 	switch {
+	case msg == "no database selected":
+		return mysql.NewSQLError(erNoDB, "3D000", "No database selected")
 	case se.Num == erUnknown && isSyntaxError(msg):
 		return mysql.NewSQLError(erParseError, "42000", "You have an error in your SQL syntax; %s", msg)
 	case se.Num == erNoSuchTable:

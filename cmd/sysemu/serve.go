@@ -48,7 +48,7 @@ func serve(args []string) error {
 	}
 	log.SetLevel(lvl)
 	// go-mysql-server logs every connection on the global logger.
-	logrus.SetLevel(max(lvl, logrus.WarnLevel))
+	logrus.SetLevel(max(lvl, logrus.ErrorLevel))
 	if lvl >= logrus.DebugLevel {
 		logrus.SetLevel(lvl)
 	}
