@@ -190,12 +190,10 @@ func (e *Engine) ApplyEdits(ctx context.Context, id uint64, keyless bool, edits 
 	if len(edits) == 0 {
 		return nil
 	}
-	var autoinc uint64
-	if rt := e.runtime(id); rt != nil {
-		rt.mu.Lock()
-		autoinc = rt.autoinc
-		rt.mu.Unlock()
-	}
+	rt := e.runtime(id)
+	rt.mu.Lock()
+	autoinc := rt.autoinc // 0 when not loaded: the stored value stands
+	rt.mu.Unlock()
 	return e.st.Update(ctx, func(tx store.Tx) error {
 		s, ok, err := getStorage(tx, id)
 		if err != nil || !ok {
@@ -285,7 +283,8 @@ type KV struct {
 
 // ReadRows returns up to limit rows of table id with start <= key < end (nil:
 // unbounded) in key order, or descending when reverse is set. Long scans read
-// in batches: pass the last key returned to the next call via after.
+// in batches, each call resuming after the last key of the previous one, so
+// no read transaction stays open while the caller works.
 func (e *Engine) ReadRows(ctx context.Context, id uint64, start, end []byte, reverse bool, limit int) ([]KV, error) {
 	var out []KV
 	lo := rowKey(id, start)

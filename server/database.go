@@ -36,7 +36,7 @@ func (d *userDatabase) Name() string { return d.name }
 
 func (d *userDatabase) GetTableInsensitive(ctx *sql.Context, name string) (sql.Table, bool, error) {
 	if t := d.s.eng.State().Table(d.name, name); t != nil {
-		tbl, err := d.s.userTable(ctx, d, t)
+		tbl, err := d.s.userTable(ctx, t)
 		return tbl, err == nil, err
 	}
 	if def := systables.Lookup(name); def != nil {

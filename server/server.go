@@ -172,12 +172,12 @@ func (p usersPersister) Persist(ctx *sql.Context, data []byte) error {
 }
 
 // userTable returns the go-mysql-server table for a catalog table.
-func (s *Server) userTable(ctx *sql.Context, d *userDatabase, t *engine.Table) (*userTable, error) {
+func (s *Server) userTable(ctx *sql.Context, t *engine.Table) (*userTable, error) {
 	ts, err := s.schemas.get(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	return &userTable{db: d, t: t, ts: ts, eng: s.eng}, nil
+	return &userTable{t: t, ts: ts, eng: s.eng}, nil
 }
 
 // infoSchema is go-mysql-server's information_schema with TABLES replaced

@@ -18,7 +18,6 @@ const scanBatch = 1000
 // userTable is a user table: rows live in the engine's store, every statement
 // commits as one transaction.
 type userTable struct {
-	db  *userDatabase
 	t   *engine.Table
 	ts  *tableSchema
 	eng *engine.Engine
