@@ -265,6 +265,9 @@ func (e *Engine) AddIndex(ctx context.Context, db, table string, idx Index) erro
 				return fmt.Errorf("%w: duplicate key name '%s'", ErrInvalid, idx.Name)
 			}
 		}
+		if err := c.ddlAllowed(); err != nil {
+			return err
+		}
 		if idx.Unique {
 			if n, err := rowCount(c.tx, t.ID); err != nil {
 				return err
