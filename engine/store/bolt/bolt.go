@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -70,9 +69,7 @@ type Store struct {
 	db *bbolt.DB
 	gc *groupCommitter
 
-	mu       sync.Mutex // guards closed and Add on inflight
-	closed   bool
-	inflight sync.WaitGroup
+	gate store.Gate
 }
 
 var _ store.Store = (*Store)(nil)
@@ -109,10 +106,10 @@ func Open(path string, opts Options) (*Store, error) {
 
 // View implements store.Store.
 func (s *Store) View(ctx context.Context, fn func(tx store.Tx) error) error {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return err
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	return s.db.View(func(btx *bbolt.Tx) error {
 		return fn(newTx(btx))
 	})
@@ -120,42 +117,23 @@ func (s *Store) View(ctx context.Context, fn func(tx store.Tx) error) error {
 
 // Update implements store.Store.
 func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return err
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	return s.gc.update(ctx, fn)
 }
 
 // Close implements store.Store: it waits for running transactions and closes
 // the file. Closing again is a no-op.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.gate.Close() {
 		return nil
 	}
-	s.closed = true
-	s.mu.Unlock()
-	s.inflight.Wait()
 	s.gc.stop()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("bolt: close %s: %w", s.db.Path(), err)
 	}
-	return nil
-}
-
-// begin registers a transaction, failing if ctx is done or s is closed.
-func (s *Store) begin(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return store.ErrClosed
-	}
-	s.inflight.Add(1)
 	return nil
 }
 

@@ -25,9 +25,7 @@ type Store struct {
 	wmu  sync.Mutex           // serializes Update
 	gen  uint64               // counts Updates, under wmu
 
-	mu       sync.Mutex // guards closed and Add on inflight
-	closed   bool
-	inflight sync.WaitGroup
+	gate store.Gate
 }
 
 var _ store.Store = (*Store)(nil)
@@ -41,20 +39,20 @@ func New() *Store {
 
 // View implements store.Store.
 func (s *Store) View(ctx context.Context, fn func(tx store.Tx) error) error {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return err
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	return fn(&tx{t: s.data.Load(), readOnly: true})
 }
 
 // Update implements store.Store. A panic in fn propagates; nothing fn wrote is
 // kept.
 func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
-	if err := s.begin(ctx); err != nil {
+	if err := s.gate.Enter(ctx); err != nil {
 		return err
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.gen++
@@ -74,29 +72,10 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 // Close implements store.Store. It waits for running transactions and drops
 // the data; closing again is a no-op.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.gate.Close() {
 		return nil
 	}
-	s.closed = true
-	s.mu.Unlock()
-	s.inflight.Wait()
 	s.data.Store(&tree{})
-	return nil
-}
-
-// begin registers a transaction, failing if ctx is done or s is closed.
-func (s *Store) begin(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return store.ErrClosed
-	}
-	s.inflight.Add(1)
 	return nil
 }
 
