@@ -1,9 +1,6 @@
 package engine
 
-import (
-	"strings"
-	"time"
-)
+import "time"
 
 // Table types, as INFORMATION_SCHEMA.TABLES.TABLE_TYPE shows them.
 const (
@@ -93,16 +90,6 @@ type TableSpec struct {
 	Collation  string
 	// AutoIncrement is the table option AUTO_INCREMENT = n (0: not given).
 	AutoIncrement uint64
-}
-
-// Column returns the column named name (case-insensitively), or nil.
-func (t *Table) Column(name string) *Column {
-	for i := range t.Columns {
-		if strings.EqualFold(t.Columns[i].Name, name) {
-			return &t.Columns[i]
-		}
-	}
-	return nil
 }
 
 // Profile is a bootstrap catalog: the reserved system objects and the ID

@@ -30,7 +30,6 @@ func (t *Table) Name() string                            { return t.def.Name }
 func (t *Table) String() string                          { return t.def.Name }
 func (t *Table) Schema(*sql.Context) sql.Schema          { return t.def.Schema }
 func (t *Table) Collation() sql.CollationID              { return sql.Collation_Default }
-func (t *Table) Def() *Def                               { return t.def }
 func (t *Table) Comment() string                         { return "" }
 func (t *Table) DataLength(*sql.Context) (uint64, error) { return 0, nil }
 
