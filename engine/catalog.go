@@ -33,6 +33,10 @@ type Table struct {
 	Collation  string     `json:"collation,omitempty"`
 	Created    time.Time  `json:"created"`
 	System     bool       `json:"-"`
+	// CopyNum is the table's replica count (XuguDB's COPY_NUM).
+	CopyNum int `json:"copy_num,omitempty"`
+	// Stores are the table's global stores (SYS_GSTORES), in GSTO_NO order.
+	Stores []Store `json:"stores,omitempty"`
 }
 
 // Column is one column. Type is the SQL type as the server renders it
@@ -107,6 +111,10 @@ type Profile struct {
 	// fixed IDs. They are part of every State and never stored.
 	SystemDatabases []Database
 	SystemTables    []Table
+	// StoreRanges are the reserved gsto_no blocks of the system stores;
+	// FirstUserGsto is the first gsto_no of user objects.
+	StoreRanges   []StoreRange
+	FirstUserGsto uint32
 }
 
 // Actor says who asked for a change, for the ID-event log.

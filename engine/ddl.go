@@ -104,6 +104,10 @@ func (e *Engine) CreateTable(ctx context.Context, spec TableSpec) (*Table, error
 		if c.old.Table(d.Name, spec.Name) != nil {
 			return fmt.Errorf("%w: %s", ErrTableExists, spec.Name)
 		}
+		copies, err := c.copyNum(spec.Comment)
+		if err != nil {
+			return err
+		}
 		id, err := c.nextID(SeqTableID)
 		if err != nil {
 			return err
@@ -115,7 +119,10 @@ func (e *Engine) CreateTable(ctx context.Context, spec TableSpec) (*Table, error
 			ID: id, DatabaseID: d.ID, Database: d.Name, Name: spec.Name, Type: BaseTable,
 			Columns: spec.Columns, PrimaryKey: spec.PrimaryKey, Indexes: spec.Indexes,
 			Partition: spec.Partition, Comment: spec.Comment, Collation: spec.Collation,
-			Created: e.now().UTC(),
+			Created: e.now().UTC(), CopyNum: copies,
+		}
+		if err := c.addStores(t); err != nil {
+			return err
 		}
 		if err := putJSON(c.tx, idKey(tablePrefix, id), t); err != nil {
 			return err
@@ -277,6 +284,9 @@ func (e *Engine) AddIndex(ctx context.Context, db, table string, idx Index) erro
 		}
 		n := *t
 		n.Indexes = append(append([]Index(nil), t.Indexes...), idx)
+		if err := c.newStores(&n, storeWant{StoreIndex, len(n.Indexes) - 1}); err != nil {
+			return err
+		}
 		c.next.putTable(&n)
 		return putJSON(c.tx, idKey(tablePrefix, t.ID), &n)
 	})

@@ -34,6 +34,9 @@ type Engine struct {
 
 	rtMu sync.Mutex
 	rt   map[uint64]*tableRuntime
+
+	copyNum   int
+	storeRows uint64
 }
 
 // Options configure Open.
@@ -42,6 +45,16 @@ type Options struct {
 	NodeID uint64
 	// Now is the clock (default time.Now); tests may fix it.
 	Now func() time.Time
+	// Nodes is the number of emulated storage nodes, 1..Nodes (0: as the
+	// store has them, DefaultNodes for a new one). Nodes are never removed by
+	// asking for fewer: that is refused.
+	Nodes uint64
+	// CopyNum is a table's replica count unless its comment says
+	// copy_num=N (default DefaultCopyNum, capped by the node count).
+	CopyNum int
+	// StoreRows is how many rows a store holds before it splits (default
+	// DefaultStoreRows).
+	StoreRows uint64
 }
 
 // Open loads (or, on an empty store, bootstraps) the catalog of profile p.
@@ -52,13 +65,23 @@ func Open(ctx context.Context, st store.Store, p *Profile, log logrus.FieldLogge
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.CopyNum == 0 {
+		opts.CopyNum = DefaultCopyNum
+	}
+	if opts.CopyNum < 1 || opts.CopyNum > 3 {
+		return nil, fmt.Errorf("%w: copy num %d: want 1, 2 or 3", ErrInvalid, opts.CopyNum)
+	}
+	if opts.StoreRows == 0 {
+		opts.StoreRows = DefaultStoreRows
+	}
 	e := &Engine{
 		st: st, log: log, node: opts.NodeID, now: opts.Now,
 		seqs: map[string]*sequence{
 			SeqTableID:    newSequence(SeqTableID, p.FirstUserTableID, p.TableIDStep),
 			SeqDatabaseID: newSequence(SeqDatabaseID, p.FirstUserDatabaseID, 1),
 		},
-		rt: map[uint64]*tableRuntime{},
+		rt:      map[uint64]*tableRuntime{},
+		copyNum: opts.CopyNum, storeRows: opts.StoreRows,
 	}
 	err := st.Update(ctx, func(tx store.Tx) error {
 		b, err := tx.Get(profileKey)
@@ -70,7 +93,11 @@ func Open(ctx context.Context, st store.Store, p *Profile, log logrus.FieldLogge
 		case string(b) != p.Name:
 			return fmt.Errorf("%w: it was created with profile %q, not %q", ErrProfileMismatch, b, p.Name)
 		}
-		return nil
+		var nodes []*Node
+		if err := scanJSON(tx, nodePrefix, func(n *Node) { nodes = append(nodes, n) }); err != nil {
+			return err
+		}
+		return ensureNodes(tx, nodes, opts.Nodes)
 	})
 	if err != nil {
 		return nil, err
@@ -84,13 +111,25 @@ func Open(ctx context.Context, st store.Store, p *Profile, log logrus.FieldLogge
 		return nil, err
 	}
 	e.state.Store(s)
+	if err := e.storesForOldTables(ctx); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
 // load reads the whole metadata into a fresh State.
 func (e *Engine) load(tx store.Tx, p *Profile) (*State, error) {
-	s := newState(p)
-	err := scanJSON(tx, dbPrefix, func(d *Database) { s.dbs.ReplaceOrInsert(d) })
+	var nodes []*Node
+	var nodeEvents []NodeEvent
+	err := scanJSON(tx, nodePrefix, func(n *Node) { nodes = append(nodes, n) })
+	if err == nil {
+		err = scanJSON(tx, nodeEventPrefix, func(ev *NodeEvent) { nodeEvents = append(nodeEvents, *ev) })
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := newState(p, nodes, nodeEvents)
+	err = scanJSON(tx, dbPrefix, func(d *Database) { s.dbs.ReplaceOrInsert(d) })
 	if err == nil {
 		err = scanJSON(tx, tablePrefix, func(t *Table) { s.putTable(t) })
 	}
@@ -106,6 +145,15 @@ func (e *Engine) load(tx store.Tx, p *Profile) (*State, error) {
 			return nil, err
 		}
 		s.Sequences[name] = v
+	}
+	if s.Sequences[SeqGstoNo], err = readCounter(tx, SeqGstoNo, uint64(p.FirstUserGsto)); err != nil {
+		return nil, err
+	}
+	for _, n := range s.nodes {
+		name := storeNoSeq(uint32(n.ID))
+		if s.Sequences[name], err = readCounter(tx, name, s.storeNoInitial(uint32(n.ID))); err != nil {
+			return nil, err
+		}
 	}
 	for _, name := range []string{SwitchRecovery, SwitchPauseProcedure, SwitchMaintenance} {
 		b, err := tx.Get(switchKey(name))

@@ -22,4 +22,8 @@ var (
 	ErrBadSnapshot       = errors.New("invalid metadata snapshot")
 	ErrProfileMismatch   = errors.New("data directory belongs to another profile")
 	ErrInvalid           = errors.New("invalid argument")
+	ErrNoSuchNode        = errors.New("unknown node")
+	ErrLastOnlineNode    = errors.New("last online node")
+	ErrNodeOnline        = errors.New("node is online")
+	ErrTooManyReplicas   = errors.New("replica count above node count")
 )

@@ -15,6 +15,9 @@ var (
 	switchPrefix = []byte("m/__switches/")
 	dataPrefix   = []byte("d/")
 	eventPrefix  = []byte("e/")
+
+	nodePrefix      = []byte("m/node/")
+	nodeEventPrefix = []byte("m/nodeev/")
 )
 
 // Switch names, GreptimeDB's runtime switches (key/runtime_switch.rs).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -172,6 +173,8 @@ type RowEdit struct {
 	// Unique holds the encoded key of the row in each unique index, by index
 	// position in Table.Indexes; a nil entry is not checked (NULL parts).
 	Unique map[int][]byte
+	// Part is the partition the row belongs to (0 when not partitioned).
+	Part int
 }
 
 // DuplicateKeyError says which edit of a batch hit which existing key.
@@ -184,8 +187,10 @@ func (e *DuplicateKeyError) Error() string { return ErrDuplicateKey.Error() }
 func (e *DuplicateKeyError) Unwrap() error { return ErrDuplicateKey }
 
 // ApplyEdits commits one statement's edits to table id as one transaction,
-// all or nothing, together with the table's row count and AUTO_INCREMENT
-// counter. Inserts of an existing key fail with a *DuplicateKeyError.
+// all or nothing, together with the table's row count, AUTO_INCREMENT
+// counter and its stores' counters. Inserts of an existing key fail with a
+// *DuplicateKeyError. A write that fills a store commits, with the store's
+// split, as a metadata change.
 func (e *Engine) ApplyEdits(ctx context.Context, id uint64, keyless bool, edits []RowEdit) error {
 	if len(edits) == 0 {
 		return nil
@@ -194,12 +199,53 @@ func (e *Engine) ApplyEdits(ctx context.Context, id uint64, keyless bool, edits 
 	rt.mu.Lock()
 	autoinc := rt.autoinc // 0 when not loaded: the stored value stands
 	rt.mu.Unlock()
-	return e.st.Update(ctx, func(tx store.Tx) error {
+	t := e.State().TableByID(id)
+	if t == nil {
+		return storageErr(id, nil)
+	}
+	err := e.st.Update(ctx, func(tx store.Tx) error {
+		deltas, err := applyEdits(tx, id, keyless, edits, autoinc)
+		if err != nil {
+			return err
+		}
+		return storeWrites(tx, t, deltas, e.storeRows, nil)
+	})
+	if !errors.Is(err, errNeedSplit) {
+		return err
+	}
+	return e.update(ctx, func(c *change) error {
+		old := c.old.TableByID(id)
+		if old == nil {
+			return storageErr(id, nil)
+		}
+		deltas, err := applyEdits(c.tx, id, keyless, edits, autoinc)
+		if err != nil {
+			return err
+		}
+		n := *old
+		if err := storeWrites(c.tx, &n, deltas, e.storeRows, func(head uint32) (uint32, error) {
+			return c.split(&n, head)
+		}); err != nil {
+			return err
+		}
+		c.next.putTable(&n)
+		return putJSON(c.tx, idKey(tablePrefix, id), &n)
+	})
+}
+
+// applyEdits writes edits and the table's storage marker; it returns the
+// change in row count per partition.
+func applyEdits(tx store.Tx, id uint64, keyless bool, edits []RowEdit, autoinc uint64) (map[int]int64, error) {
+	deltas := map[int]int64{}
+	err := func() error {
 		s, ok, err := getStorage(tx, id)
 		if err != nil || !ok {
 			return storageErr(id, err)
 		}
 		for i, ed := range edits {
+			if _, ok := deltas[ed.Part]; !ok {
+				deltas[ed.Part] = 0
+			}
 			switch ed.Op {
 			case OpInsert:
 				key := ed.Key
@@ -228,6 +274,7 @@ func (e *Engine) ApplyEdits(ctx context.Context, id uint64, keyless bool, edits 
 					return err
 				}
 				s.Rows++
+				deltas[ed.Part]++
 			case OpDelete:
 				found, err := deleteRow(tx, id, keyless, ed.Key)
 				if err != nil {
@@ -244,11 +291,13 @@ func (e *Engine) ApplyEdits(ctx context.Context, id uint64, keyless bool, edits 
 					}
 				}
 				s.Rows--
+				deltas[ed.Part]--
 			}
 		}
 		s.AutoIncrement = max(s.AutoIncrement, autoinc)
 		return putStorage(tx, id, s)
-	})
+	}()
+	return deltas, err
 }
 
 // deleteRow deletes the row with key, or for a keyless table one row whose
@@ -355,7 +404,12 @@ func (e *Engine) TruncateTable(ctx context.Context, db, name string) (uint64, er
 			return storageErr(t.ID, err)
 		}
 		removed = s.Rows
-		if err := deletePrefix(tx, storageKey(t.ID)); err != nil {
+		for _, prefix := range [][]byte{rowPrefix(t.ID), append(storageKey(t.ID), 'u')} {
+			if err := deletePrefix(tx, prefix); err != nil {
+				return err
+			}
+		}
+		if err := truncateStores(tx, t); err != nil {
 			return err
 		}
 		return putStorage(tx, t.ID, storageInfo{AutoIncrement: 1})

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/google/btree"
@@ -23,12 +25,30 @@ type State struct {
 	byID   *btree.BTreeG[*Table]    // by ID
 	byName *btree.BTreeG[*Table]    // by (database ID, lower-case name)
 	events *btree.BTreeG[*Event]    // by sequence number
+	gstos  *btree.BTreeG[gstoRef]   // every store, by GSTO_NO
+
+	nodes      []*Node        // by ID, dropped ones included
+	nodeEvents []NodeEvent    // in order; never rewritten, only appended
+	nodeLoad   map[uint64]int // store versions placed per node
+	sysStores  map[uint32]uint32
+}
+
+// gstoRef locates a store inside its table's catalog entry.
+type gstoRef struct {
+	no uint32
+	t  *Table
+	i  int
 }
 
 const btreeDegree = 32
 
-func newState(p *Profile) *State {
+func newState(p *Profile, nodes []*Node, nodeEvents []NodeEvent) *State {
 	s := &State{
+		nodes:      nodes,
+		nodeEvents: nodeEvents,
+		nodeLoad:   map[uint64]int{},
+		sysStores:  map[uint32]uint32{},
+		gstos:      btree.NewG(btreeDegree, func(a, b gstoRef) bool { return a.no < b.no }),
 		Profile:   p,
 		Sequences: map[string]uint64{},
 		Switches:  map[string]bool{},
@@ -49,15 +69,51 @@ func newState(p *Profile) *State {
 		d.System = true
 		s.dbs.ReplaceOrInsert(&d)
 	}
+	sys := make([]*Table, len(p.SystemTables))
 	for i := range p.SystemTables {
 		t := p.SystemTables[i]
 		t.System = true
 		if d := s.Database(t.Database); d != nil {
 			t.DatabaseID = d.ID
 		}
-		s.putTable(&t)
+		sys[i] = &t
+	}
+	s.systemStores(sys)
+	for _, t := range sys {
+		s.putTable(t)
 	}
 	return s
+}
+
+// systemStores fills the profile's reserved gsto_no ranges with the system
+// tables' stores, handed to the system tables in ID order (round robin).
+// Their versions are on nodes 1..3 (those the data directory was created
+// with), version 1 primary; their store numbers are each node's first.
+func (s *State) systemStores(sys []*Table) {
+	if len(sys) == 0 {
+		return
+	}
+	owners := slices.Clone(sys)
+	slices.SortFunc(owners, func(a, b *Table) int { return cmp.Compare(a.ID, b.ID) })
+	var on []uint32
+	for _, n := range s.nodes {
+		if n.ID <= 3 {
+			on = append(on, uint32(n.ID))
+		}
+	}
+	k := 0
+	for _, r := range s.Profile.StoreRanges {
+		for no := r.Lo; no <= r.Hi; no++ {
+			st := Store{No: no, Kind: r.Kind, Copies: uint8(len(on))}
+			for v, node := range on {
+				s.sysStores[node]++
+				st.Nodes[v], st.StoreNos[v] = node, s.sysStores[node]
+			}
+			t := owners[k%len(owners)]
+			t.Stores = append(t.Stores, st)
+			k++
+		}
+	}
 }
 
 // clone returns a copy that shares structure with s until either changes.
@@ -73,20 +129,64 @@ func (s *State) clone() *State {
 		c.Switches[k] = v
 	}
 	c.dbs, c.byID, c.byName, c.events = s.dbs.Clone(), s.byID.Clone(), s.byName.Clone(), s.events.Clone()
+	c.gstos, c.nodeLoad = s.gstos.Clone(), cloneLoad(s.nodeLoad)
 	return &c
 }
 
 func (s *State) putTable(t *Table) {
 	if old, ok := s.byID.Get(t); ok {
 		s.byName.Delete(old)
+		s.unindexStores(old)
 	}
 	s.byID.ReplaceOrInsert(t)
 	s.byName.ReplaceOrInsert(t)
+	for i := range t.Stores {
+		st := &t.Stores[i]
+		s.gstos.ReplaceOrInsert(gstoRef{no: st.No, t: t, i: i})
+		for _, n := range st.Nodes {
+			if n != 0 {
+				s.nodeLoad[uint64(n)]++
+			}
+		}
+	}
 }
 
 func (s *State) deleteTable(t *Table) {
 	s.byID.Delete(t)
 	s.byName.Delete(t)
+	s.unindexStores(t)
+}
+
+func (s *State) unindexStores(t *Table) {
+	for i := range t.Stores {
+		st := &t.Stores[i]
+		s.gstos.Delete(gstoRef{no: st.No})
+		for _, n := range st.Nodes {
+			if n != 0 && s.nodeLoad[uint64(n)] > 0 {
+				s.nodeLoad[uint64(n)]--
+			}
+		}
+	}
+}
+
+// Gstore returns the store numbered no and its table, or nils.
+func (s *State) Gstore(no uint64) (*Table, *Store) {
+	r, ok := s.gstos.Get(gstoRef{no: uint32(min(no, math.MaxUint32))})
+	if !ok || no > math.MaxUint32 {
+		return nil, nil
+	}
+	return r.t, &r.t.Stores[r.i]
+}
+
+// GstoreCount is the number of stores, system stores included.
+func (s *State) GstoreCount() int { return s.gstos.Len() }
+
+// RangeGstores calls fn for every store with lo <= GSTO_NO < hi (hi 0: no
+// bound), ascending or descending, until fn returns false.
+func (s *State) RangeGstores(lo, hi uint64, reverse bool, fn func(*Table, *Store) bool) {
+	lo, hi = min(lo, math.MaxUint32+1), min(hi, math.MaxUint32+1)
+	rangeBTree(s.gstos, func(id uint64) gstoRef { return gstoRef{no: uint32(min(id, math.MaxUint32))} },
+		lo, hi, reverse, math.MaxUint32, func(r gstoRef) bool { return fn(r.t, &r.t.Stores[r.i]) })
 }
 
 // Database returns the database named name (case-insensitive), or nil.
@@ -138,25 +238,30 @@ func (s *State) TableCount() int { return s.byID.Len() }
 // RangeTables calls fn for every table with lo <= ID < hi (hi 0: no bound), in
 // ascending ID order or descending when reverse is set, until fn returns false.
 func (s *State) RangeTables(lo, hi uint64, reverse bool, fn func(*Table) bool) {
+	rangeBTree(s.byID, func(id uint64) *Table { return &Table{ID: id} }, lo, hi, reverse, math.MaxUint64, fn)
+}
+
+// rangeBTree visits the items of bt keyed lo <= key < hi (hi 0: up to top),
+// ascending or descending; key makes a probe item for an ID.
+func rangeBTree[T any](bt *btree.BTreeG[T], key func(uint64) T, lo, hi uint64, reverse bool, top uint64, fn func(T) bool) {
 	if hi != 0 && hi <= lo {
 		return
 	}
 	if !reverse {
 		if hi == 0 {
-			s.byID.AscendGreaterOrEqual(&Table{ID: lo}, fn)
+			bt.AscendGreaterOrEqual(key(lo), fn)
 		} else {
-			s.byID.AscendRange(&Table{ID: lo}, &Table{ID: hi}, fn)
+			bt.AscendRange(key(lo), key(hi), fn)
 		}
 		return
 	}
-	top := &Table{ID: math.MaxUint64}
 	if hi != 0 {
-		top = &Table{ID: hi - 1}
+		top = hi - 1
 	}
 	if lo == 0 {
-		s.byID.DescendLessOrEqual(top, fn)
+		bt.DescendLessOrEqual(key(top), fn)
 	} else {
-		s.byID.DescendRange(top, &Table{ID: lo - 1}, fn)
+		bt.DescendRange(key(top), key(lo-1), fn)
 	}
 }
 

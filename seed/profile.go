@@ -23,6 +23,11 @@ const SystemDatabase = "SYSTEM"
 // Reserved table IDs of sysemu's own system tables, in [512, 1024).
 const (
 	SysIDEventsID = 512
+	SysGstoresID  = 513
+	SysPartisID   = 514
+	SysObjectsID  = 515
+	SysTablesID   = 516
+	SysClustersID = 517
 )
 
 // informationSchemaIDs gives every INFORMATION_SCHEMA table a fixed ID. The
@@ -119,7 +124,26 @@ var systemTables = []struct {
 	Name string
 }{
 	{SysIDEventsID, "SYS_ID_EVENTS"},
+	{SysGstoresID, "SYS_GSTORES"},
+	{SysPartisID, "SYS_PARTIS"},
+	{SysObjectsID, "SYS_OBJECTS"},
+	{SysTablesID, "SYS_TABLES"},
+	{SysClustersID, "SYS_CLUSTERS"},
 }
+
+// xuguStoreRanges are XuguDB V12's reserved gsto_no blocks (the SYS_GSTORES
+// page, "gsto_no分配"): system heap tables [2,38], [52,54], [57,60], system
+// index stores [70,96], LOB stores [42,50]. User objects start at 201.
+var xuguStoreRanges = []engine.StoreRange{
+	{Lo: 2, Hi: 38, Kind: engine.StoreSysHeap},
+	{Lo: 52, Hi: 54, Kind: engine.StoreSysHeap},
+	{Lo: 57, Hi: 60, Kind: engine.StoreSysHeap},
+	{Lo: 70, Hi: 96, Kind: engine.StoreSysIndex},
+	{Lo: 42, Hi: 50, Kind: engine.StoreSysLOB},
+}
+
+// FirstUserGsto is the first gsto_no of a user object.
+const FirstUserGsto = 201
 
 // Greptime is the default profile: GreptimeDB's table-ID sequence with user
 // table IDs from 1024 (MIN_USER_TABLE_ID), cached steps of 10, and every ID
@@ -130,6 +154,8 @@ func Greptime() *engine.Profile {
 		FirstUserTableID:    1024,
 		TableIDStep:         10,
 		FirstUserDatabaseID: 1024,
+		StoreRanges:         xuguStoreRanges,
+		FirstUserGsto:       FirstUserGsto,
 		SystemDatabases: []engine.Database{
 			{ID: InformationSchemaID, Name: "information_schema"},
 			{ID: MySQLID, Name: "mysql"},
