@@ -49,9 +49,9 @@ func newState(p *Profile, nodes []*Node, nodeEvents []NodeEvent) *State {
 		nodeLoad:   map[uint64]int{},
 		sysStores:  map[uint32]uint32{},
 		gstos:      btree.NewG(btreeDegree, func(a, b gstoRef) bool { return a.no < b.no }),
-		Profile:   p,
-		Sequences: map[string]uint64{},
-		Switches:  map[string]bool{},
+		Profile:    p,
+		Sequences:  map[string]uint64{},
+		Switches:   map[string]bool{},
 		dbs: btree.NewG(btreeDegree, func(a, b *Database) bool {
 			return strings.ToLower(a.Name) < strings.ToLower(b.Name)
 		}),
