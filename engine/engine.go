@@ -89,7 +89,9 @@ func Open(ctx context.Context, st store.Store, p *Profile, log logrus.FieldLogge
 		case err != nil:
 			return err
 		case b == nil:
-			return tx.Put(profileKey, []byte(p.Name))
+			if err := tx.Put(profileKey, []byte(p.Name)); err != nil {
+				return err
+			}
 		case string(b) != p.Name:
 			return fmt.Errorf("%w: it was created with profile %q, not %q", ErrProfileMismatch, b, p.Name)
 		}
