@@ -31,6 +31,7 @@ type State struct {
 	nodeEvents []NodeEvent    // in order; never rewritten, only appended
 	nodeLoad   map[uint64]int // store versions placed per node
 	sysStores  map[uint32]uint32
+	partitions int // of every table
 }
 
 // gstoRef locates a store inside its table's catalog entry.
@@ -136,10 +137,13 @@ func (s *State) clone() *State {
 func (s *State) putTable(t *Table) {
 	if old, ok := s.byID.Get(t); ok {
 		s.byName.Delete(old)
-		s.unindexStores(old)
+		s.unindex(old)
 	}
 	s.byID.ReplaceOrInsert(t)
 	s.byName.ReplaceOrInsert(t)
+	if t.Partition != nil {
+		s.partitions += t.Partition.Count
+	}
 	for i := range t.Stores {
 		st := &t.Stores[i]
 		s.gstos.ReplaceOrInsert(gstoRef{no: st.No, t: t, i: i})
@@ -154,10 +158,13 @@ func (s *State) putTable(t *Table) {
 func (s *State) deleteTable(t *Table) {
 	s.byID.Delete(t)
 	s.byName.Delete(t)
-	s.unindexStores(t)
+	s.unindex(t)
 }
 
-func (s *State) unindexStores(t *Table) {
+func (s *State) unindex(t *Table) {
+	if t.Partition != nil {
+		s.partitions -= t.Partition.Count
+	}
 	for i := range t.Stores {
 		st := &t.Stores[i]
 		s.gstos.Delete(gstoRef{no: st.No})
@@ -177,6 +184,9 @@ func (s *State) Gstore(no uint64) (*Table, *Store) {
 	}
 	return r.t, &r.t.Stores[r.i]
 }
+
+// PartitionCount is the number of partitions of every table.
+func (s *State) PartitionCount() int { return s.partitions }
 
 // GstoreCount is the number of stores, system stores included.
 func (s *State) GstoreCount() int { return s.gstos.Len() }

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"strings"
 
 	"github.com/dolthub/go-mysql-server/sql"
@@ -108,6 +110,35 @@ func (s *Server) procedures() []sql.ExternalStoredProcedureDetails {
 		{Name: "maintenance_mode", Schema: enabled, Function: s.switchProc("maintenance_mode", engine.SwitchMaintenance)},
 		{Name: "procedure_manager", Schema: oneColumn("status", types.LongText), Function: s.procProcedureManager},
 		{Name: "fault_set_sequence", Schema: oneColumn("old_value", types.Uint64), Function: s.procFaultSetSequence},
+		{Name: "node_offline", Schema: nodeSchema, Function: s.nodeProc(s.eng.NodeOffline)},
+		{Name: "node_online", Schema: nodeSchema, Function: s.nodeProc(s.eng.NodeOnline)},
+		{Name: "node_drop", Schema: nodeSchema, Function: s.nodeProc(s.eng.NodeDrop)},
+	}
+}
+
+// nodeSchema is what the node procedures answer: the node and its state.
+var nodeSchema = sql.Schema{{Name: "NODE_ID", Type: types.Int64}, {Name: "NODE_STATE", Type: types.LongText}}
+
+// nodeProc runs a node change (standalone: the emulated node's liveness).
+func (s *Server) nodeProc(change func(context.Context, engine.Actor, uint64) error) func(*sql.Context, int64) (sql.RowIter, error) {
+	return func(ctx *sql.Context, id int64) (sql.RowIter, error) {
+		if err := s.requireAdmin(ctx); err != nil {
+			return nil, err
+		}
+		if id < 1 {
+			return nil, toSQLError(fmt.Errorf("%w: %d", engine.ErrNoSuchNode, id))
+		}
+		if err := change(ctx, actor(ctx), uint64(id)); err != nil {
+			return nil, toSQLError(err)
+		}
+		state := "dropped"
+		if n := s.eng.State().Node(uint64(id)); n != nil {
+			state = "offline"
+			if n.Online {
+				state = "online"
+			}
+		}
+		return sql.RowsToRowIter(sql.Row{id, state}), nil
 	}
 }
 

@@ -145,7 +145,11 @@ func (e *editor) Insert(ctx *sql.Context, row sql.Row) error {
 	if err != nil {
 		return err
 	}
-	e.edits = append(e.edits, engine.RowEdit{Op: engine.OpInsert, Key: key, Value: value, Unique: unique})
+	part, err := partitionOf(ctx, e.t.t, e.t.ts.sch.Schema, key, row)
+	if err != nil {
+		return err
+	}
+	e.edits = append(e.edits, engine.RowEdit{Op: engine.OpInsert, Key: key, Value: value, Unique: unique, Part: part})
 	e.rows = append(e.rows, row)
 	e.mark(key, unique, true)
 	return nil
@@ -194,7 +198,11 @@ func (e *editor) Delete(ctx *sql.Context, row sql.Row) error {
 	if err != nil {
 		return err
 	}
-	e.edits = append(e.edits, engine.RowEdit{Op: engine.OpDelete, Key: key, Unique: unique})
+	part, err := partitionOf(ctx, e.t.t, e.t.ts.sch.Schema, key, row)
+	if err != nil {
+		return err
+	}
+	e.edits = append(e.edits, engine.RowEdit{Op: engine.OpDelete, Key: key, Unique: unique, Part: part})
 	e.rows = append(e.rows, row)
 	e.mark(key, unique, false)
 	return nil

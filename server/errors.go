@@ -24,6 +24,10 @@ const (
 	ErSequenceExhausted = 30008
 	ErUnknownSequence   = 30009
 	ErProfileMismatch   = 30010
+	ErUnknownNode       = 30011
+	ErLastOnlineNode    = 30012
+	ErNodeOnline        = 30013
+	ErTooManyReplicas   = 30014
 )
 
 // MySQL's own numbers used here.
@@ -61,6 +65,10 @@ var engineErrors = []errorCode{
 	{engine.ErrSequenceExhausted, ErSequenceExhausted, "HY000"},
 	{engine.ErrNoSuchSequence, ErUnknownSequence, "HY000"},
 	{engine.ErrProfileMismatch, ErProfileMismatch, "HY000"},
+	{engine.ErrNoSuchNode, ErUnknownNode, "HY000"},
+	{engine.ErrLastOnlineNode, ErLastOnlineNode, "HY000"},
+	{engine.ErrNodeOnline, ErNodeOnline, "HY000"},
+	{engine.ErrTooManyReplicas, ErTooManyReplicas, "HY000"},
 	{engine.ErrDuplicateKey, erDupEntry, "23000"},
 	{engine.ErrNoSuchTable, erNoSuchTable, "42S02"},
 	{engine.ErrNoSuchDatabase, erBadDB, "42000"},
@@ -103,7 +111,7 @@ func wireMessage(ec errorCode, err error) string {
 		return "Can't create database '" + detail + "'; database exists"
 	case erDBAccessDenied:
 		return "Access denied to database '" + detail + "': it is a read-only system database"
-	case ErRecoveryModeDDL, ErProcedurePaused, ErTargetNotClean, ErBadSnapshot, ErUnknownSequence, ErProfileMismatch:
+	case ErRecoveryModeDDL, ErProcedurePaused, ErTargetNotClean, ErBadSnapshot, ErUnknownSequence, ErProfileMismatch, ErUnknownNode:
 		return err.Error()
 	}
 	return detail

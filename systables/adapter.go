@@ -90,14 +90,25 @@ func (it *rowIter) fill(ctx *sql.Context) error {
 	if key < 0 {
 		limit = -1 // no key to resume from: read everything at once
 	}
+	// A batch ends at the limit or, for a non-unique key, before the first
+	// new key after it: resuming after the last key then skips no row.
+	stopped := false
 	err := it.t.def.Rows(ctx, it.t.src, it.r, func(row sql.Row) bool {
+		if limit >= 0 && len(it.buf) >= limit && keyValue(row[key]) != keyValue(it.buf[len(it.buf)-1][key]) {
+			stopped = true
+			return false
+		}
 		it.buf = append(it.buf, row)
-		return limit < 0 || len(it.buf) < limit
+		if limit >= 0 && len(it.buf) >= limit && !it.t.def.NonUnique {
+			stopped = true
+			return false
+		}
+		return true
 	})
 	if err != nil {
 		return err
 	}
-	if limit < 0 || len(it.buf) < limit {
+	if !stopped {
 		it.done = true
 		return nil
 	}
@@ -121,6 +132,8 @@ func (it *rowIter) Close(*sql.Context) error { return nil }
 func keyValue(v any) uint64 {
 	switch x := v.(type) {
 	case int64:
+		return uint64(x)
+	case int32:
 		return uint64(x)
 	case uint64:
 		return x
@@ -261,7 +274,7 @@ func (i *keyIndex) ID() string                                 { return "PRIMARY
 func (i *keyIndex) Database() string                           { return i.t.db }
 func (i *keyIndex) Table() string                              { return i.t.def.Name }
 func (i *keyIndex) Expressions() []string                      { return []string{i.t.def.Name + "." + i.t.def.Key} }
-func (i *keyIndex) IsUnique() bool                             { return true }
+func (i *keyIndex) IsUnique() bool                             { return !i.t.def.NonUnique }
 func (i *keyIndex) IsSpatial() bool                            { return false }
 func (i *keyIndex) IsFullText() bool                           { return false }
 func (i *keyIndex) IsVector() bool                             { return false }

@@ -16,6 +16,7 @@ type Source interface {
 	State() *engine.State
 	RowCount(ctx context.Context, id uint64) (uint64, error)
 	PeekAutoIncrement(ctx context.Context, id uint64) (uint64, error)
+	StoreStats(ctx context.Context, id uint64) (map[uint32]engine.StoreStat, error)
 }
 
 // KeyRange selects rows by the indexed ID column: Lo <= id < Hi, where Hi = 0
@@ -32,8 +33,10 @@ var All = KeyRange{}
 type Def struct {
 	Name   string
 	Schema sql.Schema
-	// Key names the indexed ID column (an unsigned integer), or is empty.
+	// Key names the indexed ID column (an integer), or is empty.
 	Key string
+	// NonUnique says several rows share a key (e.g. a table's partitions).
+	NonUnique bool
 	// Rows emits the rows whose key lies in r, in key order (r.Reverse:
 	// descending), until emit returns false. Without a Key, r is All.
 	Rows func(ctx *sql.Context, src Source, r KeyRange, emit func(sql.Row) bool) error
@@ -50,7 +53,7 @@ func (d *Def) keyIndex() int {
 
 // SystemTables are the tables of the SYSTEM database, resolvable unqualified
 // from any database.
-var SystemTables = []*Def{idEvents}
+var SystemTables = []*Def{idEvents, gstores, partis, objects, xuguTables, clusters}
 
 // Lookup returns the SYSTEM table named name (case-insensitive), or nil.
 func Lookup(name string) *Def {

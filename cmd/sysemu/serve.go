@@ -38,6 +38,10 @@ func serve(args []string) error {
 	profile := fs.String("profile", seed.DefaultProfile, fmt.Sprintf("bootstrap catalog %v", seed.ProfileNames()))
 	scenario := fs.String("scenario", "", fmt.Sprintf("scenario to apply after start %v", seed.Scenarios()))
 	level := fs.String("log-level", "info", "log level (debug, info, warn, error)")
+	var eo engine.Options
+	fs.Uint64Var(&eo.Nodes, "nodes", 0, fmt.Sprintf("emulated storage nodes 1..N (default %d for a new data directory, else as stored)", engine.DefaultNodes))
+	fs.IntVar(&eo.CopyNum, "copy-num", engine.DefaultCopyNum, "replicas per store unless a table's COMMENT says copy_num=N (capped by the node count)")
+	fs.Uint64Var(&eo.StoreRows, "store-rows", engine.DefaultStoreRows, "rows a store holds before it splits")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,7 +79,7 @@ func serve(args []string) error {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	eng, err := engine.Open(ctx, st, p, log, engine.Options{})
+	eng, err := engine.Open(ctx, st, p, log, eo)
 	if err != nil {
 		return err
 	}

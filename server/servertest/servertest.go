@@ -26,6 +26,8 @@ type Options struct {
 	Password string
 	// Profile is the bootstrap catalog (default seed.DefaultProfile).
 	Profile string
+	// Engine configures the engine (nodes, replica count, store size).
+	Engine engine.Options
 }
 
 // Instance is a running server.
@@ -61,7 +63,7 @@ func Start(t testing.TB, opts Options) *Instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.Open(context.Background(), st, p, log, engine.Options{})
+	eng, err := engine.Open(context.Background(), st, p, log, opts.Engine)
 	if err != nil {
 		st.Close()
 		t.Fatal(err)
