@@ -333,7 +333,8 @@ func TestPrivileges(t *testing.T) {
 	if got := one(t, bob, "SELECT next_table_id()"); got != "1024" {
 		t.Fatalf("reading needs no privilege: %s", got)
 	}
-	for _, q := range []string{"CALL recovery_mode('on')", "CALL set_next_table_id(5000)", "CALL procedure_manager('pause')", "CALL fault_set_sequence('table_id', 1)"} {
+	for _, q := range []string{"CALL recovery_mode('on')", "CALL set_next_table_id(5000)", "CALL procedure_manager('pause')", "CALL fault_set_sequence('table_id', 1)",
+		"CALL node_offline(2)", "CALL node_online(2)", "CALL node_drop(2)"} {
 		_, err := rows(t, bob, q)
 		if n, state := errno(err); n != 1227 || state != "42000" {
 			t.Fatalf("%s as bob: %v", q, err)

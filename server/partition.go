@@ -25,7 +25,7 @@ const erNoPartitionForValue = 1526
 // own KEY hash is not modelled).
 func partitionOf(ctx *sql.Context, t *engine.Table, sch sql.Schema, key []byte, row sql.Row) (int, error) {
 	p := t.Partition
-	if p == nil || p.Count <= 1 {
+	if p == nil || (p.Count <= 1 && len(p.Definitions) == 0) {
 		return 0, nil
 	}
 	col := strings.Trim(p.Expr, "`")

@@ -43,19 +43,23 @@ func (t *Table) RowCount(ctx *sql.Context) (uint64, bool, error) {
 	return n, true, err
 }
 
-// partition is one key range to read.
-type partition struct{ r KeyRange }
+// partition is one key range of one access path to read.
+type partition struct {
+	r   KeyRange
+	idx int
+}
 
 func (p partition) Key() []byte {
-	return []byte(fmt.Sprintf("[%d,%d) rev=%v", p.r.Lo, p.r.Hi, p.r.Reverse))
+	return []byte(fmt.Sprintf("%d:[%d,%d) rev=%v", p.idx, p.r.Lo, p.r.Hi, p.r.Reverse))
 }
 
 func (t *Table) Partitions(*sql.Context) (sql.PartitionIter, error) {
-	return sql.PartitionsToPartitionIter(partition{All}), nil
+	return sql.PartitionsToPartitionIter(partition{r: All}), nil
 }
 
 func (t *Table) PartitionRows(ctx *sql.Context, p sql.Partition) (sql.RowIter, error) {
-	return &rowIter{t: t, r: p.(partition).r}, nil
+	part := p.(partition)
+	return &rowIter{t: t, r: part.r, idx: part.idx}, nil
 }
 
 // readBatch is how many rows an iterator takes from the State at a time, so
@@ -66,6 +70,7 @@ const readBatch = 64
 type rowIter struct {
 	t    *Table
 	r    KeyRange
+	idx  int
 	buf  []sql.Row
 	done bool
 }
@@ -85,7 +90,7 @@ func (it *rowIter) Next(ctx *sql.Context) (sql.Row, error) {
 }
 
 func (it *rowIter) fill(ctx *sql.Context) error {
-	key := it.t.def.keyIndex()
+	key, acc := it.t.def.column(it.idx), it.t.def.access(it.idx)
 	limit := readBatch
 	if key < 0 {
 		limit = -1 // no key to resume from: read everything at once
@@ -93,13 +98,13 @@ func (it *rowIter) fill(ctx *sql.Context) error {
 	// A batch ends at the limit or, for a non-unique key, before the first
 	// new key after it: resuming after the last key then skips no row.
 	stopped := false
-	err := it.t.def.Rows(ctx, it.t.src, it.r, func(row sql.Row) bool {
+	err := acc.Rows(ctx, it.t.src, it.r, func(row sql.Row) bool {
 		if limit >= 0 && len(it.buf) >= limit && keyValue(row[key]) != keyValue(it.buf[len(it.buf)-1][key]) {
 			stopped = true
 			return false
 		}
 		it.buf = append(it.buf, row)
-		if limit >= 0 && len(it.buf) >= limit && !it.t.def.NonUnique {
+		if limit >= 0 && len(it.buf) >= limit && !acc.NonUnique {
 			stopped = true
 			return false
 		}
@@ -146,7 +151,11 @@ func (t *Table) GetIndexes(*sql.Context) ([]sql.Index, error) {
 	if t.def.Key == "" {
 		return nil, nil
 	}
-	return []sql.Index{&keyIndex{t: t}}, nil
+	out := []sql.Index{&keyIndex{t: t}}
+	for i := range t.def.Indexes {
+		out = append(out, &keyIndex{t: t, idx: i + 1})
+	}
+	return out, nil
 }
 
 // PreciseMatch is false: lookups return a superset and the filter stays.
@@ -163,6 +172,10 @@ func (t *indexedTable) LookupPartitions(ctx *sql.Context, lookup sql.IndexLookup
 	if !ok {
 		return nil, fmt.Errorf("systables: unsupported range type %T", lookup.Ranges)
 	}
+	idx := 0
+	if ki, ok := lookup.Index.(*keyIndex); ok {
+		idx = ki.idx
+	}
 	var parts []sql.Partition
 	for _, rg := range ranges {
 		if len(rg) == 0 {
@@ -173,7 +186,7 @@ func (t *indexedTable) LookupPartitions(ctx *sql.Context, lookup sql.IndexLookup
 			continue
 		}
 		r.Reverse = lookup.IsReverse
-		parts = append(parts, partition{r})
+		parts = append(parts, partition{r: r, idx: idx})
 	}
 	if lookup.IsReverse {
 		for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
@@ -266,15 +279,26 @@ func floorKey(k any) uint64 {
 }
 
 // keyIndex is the ordered index on a Def's key column.
-type keyIndex struct{ t *Table }
+// idx 0 is the Def's Key (PRIMARY), idx > 0 its Indexes[idx-1].
+type keyIndex struct {
+	t   *Table
+	idx int
+}
 
 var _ sql.OrderedIndex = (*keyIndex)(nil)
 
-func (i *keyIndex) ID() string                                 { return "PRIMARY" }
+func (i *keyIndex) key() string { return i.t.def.access(i.idx).Key }
+
+func (i *keyIndex) ID() string {
+	if i.idx == 0 {
+		return "PRIMARY"
+	}
+	return i.key()
+}
 func (i *keyIndex) Database() string                           { return i.t.db }
 func (i *keyIndex) Table() string                              { return i.t.def.Name }
-func (i *keyIndex) Expressions() []string                      { return []string{i.t.def.Name + "." + i.t.def.Key} }
-func (i *keyIndex) IsUnique() bool                             { return !i.t.def.NonUnique }
+func (i *keyIndex) Expressions() []string                      { return []string{i.t.def.Name + "." + i.key()} }
+func (i *keyIndex) IsUnique() bool                             { return !i.t.def.access(i.idx).NonUnique }
 func (i *keyIndex) IsSpatial() bool                            { return false }
 func (i *keyIndex) IsFullText() bool                           { return false }
 func (i *keyIndex) IsVector() bool                             { return false }
@@ -288,10 +312,10 @@ func (i *keyIndex) Order(*sql.Context) sql.IndexOrder          { return sql.Inde
 func (i *keyIndex) Reversible(*sql.Context) bool               { return true }
 
 func (i *keyIndex) CoversColumns(cols []string) bool {
-	return len(cols) == 1 && cols[0] == i.t.def.Key
+	return len(cols) == 1 && cols[0] == i.key()
 }
 
 func (i *keyIndex) ColumnExpressionTypes(*sql.Context) []sql.ColumnExpressionType {
-	col := i.t.def.Schema[i.t.def.keyIndex()]
+	col := i.t.def.Schema[i.t.def.column(i.idx)]
 	return []sql.ColumnExpressionType{{Expression: i.Expressions()[0], Type: col.Type}}
 }

@@ -42,13 +42,33 @@ type Def struct {
 	Rows func(ctx *sql.Context, src Source, r KeyRange, emit func(sql.Row) bool) error
 	// Count, if set, returns the exact row count without reading the rows.
 	Count func(src Source) uint64
+	// Indexes are further indexed columns, for lookups and joins on them.
+	Indexes []Index
 }
 
-func (d *Def) keyIndex() int {
-	if d.Key == "" {
+// Index is an indexed column besides a Def's Key: Rows emits the rows whose
+// Key lies in r, in that column's order.
+type Index struct {
+	Key       string
+	NonUnique bool
+	Rows      func(ctx *sql.Context, src Source, r KeyRange, emit func(sql.Row) bool) error
+}
+
+// access returns access path i: 0 is the Def's Key, i > 0 its Indexes[i-1].
+func (d *Def) access(i int) Index {
+	if i == 0 {
+		return Index{Key: d.Key, NonUnique: d.NonUnique, Rows: d.Rows}
+	}
+	return d.Indexes[i-1]
+}
+
+// column is the position of the access path's key column, -1 for none.
+func (d *Def) column(i int) int {
+	key := d.access(i).Key
+	if key == "" {
 		return -1
 	}
-	return d.Schema.IndexOfColName(d.Key)
+	return d.Schema.IndexOfColName(key)
 }
 
 // SystemTables are the tables of the SYSTEM database, resolvable unqualified
@@ -75,8 +95,10 @@ func init() {
 		for _, c := range d.Schema {
 			c.Source = d.Name
 		}
-		if d.Key != "" && d.keyIndex() < 0 {
-			panic(fmt.Sprintf("systables: %s: key column %s not declared", d.Name, d.Key))
+		for i := 0; i <= len(d.Indexes); i++ {
+			if key := d.access(i).Key; (key != "" || i > 0) && d.column(i) < 0 {
+				panic(fmt.Sprintf("systables: %s: key column %q not declared", d.Name, key))
+			}
 		}
 	}
 }

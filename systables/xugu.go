@@ -36,27 +36,52 @@ var gstores = &Def{
 	},
 	Rows: func(ctx *sql.Context, src Source, r KeyRange, emit func(sql.Row) bool) error {
 		s := src.State()
-		var (
-			err   error
-			owner *engine.Table
-			stats map[uint32]engine.StoreStat
-		)
-		s.RangeGstores(r.Lo, r.Hi, r.Reverse, func(t *engine.Table, st *engine.Store) bool {
-			if !t.System && t != owner {
-				owner = t
-				if stats, err = src.StoreStats(ctx, t.ID); err != nil {
-					return false
-				}
-			}
-			lsn := uint64(1) // system stores: written once, at bootstrap
-			if !t.System {
-				lsn = stats[st.No].LSN
-			}
-			return emit(gstoreRow(s, t, st, lsn))
-		})
-		return err
+		w := gstoreWriter{ctx: ctx, src: src, s: s, emit: emit}
+		s.RangeGstores(r.Lo, r.Hi, r.Reverse, w.row)
+		return w.err
 	},
+	// OBJ_ID: a table's stores, for the document's join with SYS_OBJECTS.
+	Indexes: []Index{{Key: "OBJ_ID", NonUnique: true,
+		Rows: func(ctx *sql.Context, src Source, r KeyRange, emit func(sql.Row) bool) error {
+			s := src.State()
+			w := gstoreWriter{ctx: ctx, src: src, s: s, emit: emit}
+			s.RangeTables(r.Lo, r.Hi, r.Reverse, func(t *engine.Table) bool {
+				for i := range t.Stores {
+					if !w.row(t, &t.Stores[i]) {
+						return false
+					}
+				}
+				return true
+			})
+			return w.err
+		}}},
 	Count: func(src Source) uint64 { return uint64(src.State().GstoreCount()) },
+}
+
+// gstoreWriter emits SYS_GSTORES rows, reading each user table's store
+// counters once for its run of stores.
+type gstoreWriter struct {
+	ctx   *sql.Context
+	src   Source
+	s     *engine.State
+	emit  func(sql.Row) bool
+	owner *engine.Table
+	stats map[uint32]engine.StoreStat
+	err   error
+}
+
+func (w *gstoreWriter) row(t *engine.Table, st *engine.Store) bool {
+	lsn := uint64(1) // system stores: written once, at bootstrap
+	if !t.System {
+		if t != w.owner {
+			w.owner = t
+			if w.stats, w.err = w.src.StoreStats(w.ctx, t.ID); w.err != nil {
+				return false
+			}
+		}
+		lsn = w.stats[st.No].LSN
+	}
+	return w.emit(gstoreRow(w.s, t, st, lsn))
 }
 
 func gstoreRow(s *engine.State, t *engine.Table, st *engine.Store, lsn uint64) sql.Row {
