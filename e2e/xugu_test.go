@@ -177,7 +177,8 @@ func TestXuguBadInput(t *testing.T) {
 // insert splits it; LSN counts each statement on the store it wrote.
 func TestXuguStoreSplit(t *testing.T) {
 	in := servertest.Start(t, servertest.Options{Engine: engine.Options{StoreRows: 2}})
-	c := conn(t, openDB(t, in.RootDSN("")))
+	db := openDB(t, in.RootDSN(""))
+	c := conn(t, db)
 	exec(t, c, "CREATE DATABASE db", "USE db", "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))")
 	head := one(t, c, "SELECT GSTO_NO FROM SYS_GSTORES g JOIN SYS_OBJECTS o ON g.OBJ_ID = o.OBJ_ID WHERE o.OBJ_NAME = 't'")
 	for i := 1; i <= 5; i++ {
@@ -194,6 +195,8 @@ func TestXuguStoreSplit(t *testing.T) {
 		t.Fatalf("chain after 5 single-row inserts into 2-row stores:\n got %v\nwant %v", got, want)
 	}
 	// The chain and its numbers survive a restart; new stores continue after.
+	c.Close()
+	db.Close()
 	in.Stop()
 	in = servertest.Start(t, servertest.Options{DataDir: in.DataDir, Engine: engine.Options{StoreRows: 2}})
 	c = conn(t, openDB(t, in.RootDSN("db")))
