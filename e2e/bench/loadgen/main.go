@@ -2,7 +2,8 @@
 // over go-sql-driver/mysql, against sysemu or a MariaDB peer. Every loop is
 // bounded by -n.
 //
-//	loadgen -dsn DSN -db DB -mode create -n N -conns C   CREATE TABLE N tables (db created if missing)
+//	loadgen -dsn DSN -db DB -mode create -n N -conns C   CREATE TABLE N tables (db created if missing;
+//	                                                      -partitions P: PARTITION BY HASH(id) PARTITIONS P)
 //	loadgen -dsn DSN -db DB -mode insert -n N -conns C   N autocommit INSERTs into one AUTO_INCREMENT table
 //	loadgen -dsn DSN -mode topid -n N -query Q           run Q N times (after one warm-up), latency stats
 //	loadgen -mode freeport                               print a free loopback TCP port
@@ -34,6 +35,7 @@ func main() {
 	conns := flag.Int("conns", 1, "concurrent connections (create, insert)")
 	prefix := flag.String("prefix", "t", "table name prefix (create)")
 	start := flag.Int("start", 0, "first table number (create)")
+	partitions := flag.Int("partitions", 0, "hash partitions per table (create; 0: none)")
 	table := flag.String("table", "ins", "table (insert); dropped and re-created")
 	query := flag.String("query", "SELECT TABLE_ID FROM INFORMATION_SCHEMA.TABLES ORDER BY TABLE_ID DESC LIMIT 1", "query (topid)")
 	timeout := flag.Duration("timeout", 2*time.Hour, "overall bound")
@@ -46,7 +48,7 @@ func main() {
 	case "freeport":
 		err = freePort()
 	case "create":
-		err = create(ctx, *dsn, *db, *prefix, *start, *n, *conns)
+		err = create(ctx, *dsn, *db, *prefix, *start, *n, *conns, *partitions)
 	case "insert":
 		err = insert(ctx, *dsn, *db, *table, *n, *conns)
 	case "topid":
@@ -146,7 +148,11 @@ func parallel(ctx context.Context, pool *sql.DB, n, conns int, op func(ctx conte
 	return nil
 }
 
-func create(ctx context.Context, dsn, db, prefix string, start, n, conns int) error {
+func create(ctx context.Context, dsn, db, prefix string, start, n, conns, partitions int) error {
+	clause := ""
+	if partitions > 0 {
+		clause = fmt.Sprintf(" PARTITION BY HASH(id) PARTITIONS %d", partitions)
+	}
 	if err := ensureDB(ctx, dsn, db); err != nil {
 		return err
 	}
@@ -156,7 +162,7 @@ func create(ctx context.Context, dsn, db, prefix string, start, n, conns int) er
 	}
 	defer pool.Close()
 	return parallel(ctx, pool, n, conns, func(ctx context.Context, c *sql.Conn, i int) error {
-		_, err := c.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s%d (id BIGINT PRIMARY KEY, v VARCHAR(32))", prefix, start+i))
+		_, err := c.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s%d (id BIGINT PRIMARY KEY, v VARCHAR(32))%s", prefix, start+i, clause))
 		return err
 	})
 }
