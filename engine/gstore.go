@@ -70,7 +70,9 @@ type StoreRange struct {
 // Sequence names of the store numbers: one global, one per node.
 const SeqGstoNo = "gsto_no"
 
-func storeNoSeq(node uint32) string { return "store_no-" + strconv.FormatUint(uint64(node), 10) }
+const storeNoPrefix = "store_no-"
+
+func storeNoSeq(node uint32) string { return storeNoPrefix + strconv.FormatUint(uint64(node), 10) }
 
 // DefaultCopyNum is a table's replica count unless configured.
 const DefaultCopyNum = 3

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -416,5 +417,30 @@ func TestGstoreSplit(t *testing.T) {
 	must(t, err)
 	if stats[head].Rows != 0 || stats[head].LSN != 2 || stats[204].LSN != 2 {
 		t.Fatalf("after truncate: %+v", stats)
+	}
+}
+
+// A metadata restore may take the table-ID sequence back (GreptimeDB's
+// hazard), but never the store numbers: they are not reused.
+func TestGstoreSnapshotRestoreKeepsNumbers(t *testing.T) {
+	ctx := context.Background()
+	e := openXugu(t, mem.New(), Options{})
+	mustDB(t, e, "db")
+	var snap bytes.Buffer
+	_, err := e.SaveSnapshot(ctx, &snap)
+	must(t, err)
+	later := createSpec(t, e, TableSpec{Name: "later"})
+	_, err = e.RestoreSnapshot(ctx, admin, bytes.NewReader(snap.Bytes()), true)
+	must(t, err)
+	if e.State().Table("db", "later") != nil {
+		t.Fatal("restore kept a table created after the snapshot")
+	}
+	must(t, e.SetSwitch(ctx, admin, SwitchRecovery, true))
+	must(t, e.SetNextTableID(ctx, admin, 1100))
+	must(t, e.SetSwitch(ctx, admin, SwitchRecovery, false))
+	again := createSpec(t, e, TableSpec{Name: "again"})
+	if again.Stores[0].No != later.Stores[0].No+1 || again.Stores[0].StoreNos[0] != later.Stores[0].StoreNos[0]+1 {
+		t.Fatalf("after restore: gsto %d store_no %d, want %d and %d (never reused)",
+			again.Stores[0].No, again.Stores[0].StoreNos[0], later.Stores[0].No+1, later.Stores[0].StoreNos[0]+1)
 	}
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -77,9 +78,13 @@ func (e *Engine) RestoreSnapshot(ctx context.Context, a Actor, r io.Reader, forc
 			}
 		}
 		var old [][]byte
-		err := c.tx.Scan(metaPrefix, store.PrefixEnd(metaPrefix), false, func(k, _ []byte) (bool, error) {
+		counters := map[string][]byte{}
+		err := c.tx.Scan(metaPrefix, store.PrefixEnd(metaPrefix), false, func(k, v []byte) (bool, error) {
 			if !bytes.Equal(k, profileKey) {
 				old = append(old, bytes.Clone(k))
+			}
+			if isStoreCounter(k) {
+				counters[string(k)] = bytes.Clone(v)
 			}
 			return true, nil
 		})
@@ -95,6 +100,9 @@ func (e *Engine) RestoreSnapshot(ctx context.Context, a Actor, r io.Reader, forc
 			if err := c.tx.Put(en.Key, en.Value); err != nil {
 				return err
 			}
+		}
+		if err := keepHigher(c.tx, counters); err != nil {
+			return err
 		}
 		s, err := e.load(c.tx, p)
 		if err != nil {
@@ -122,4 +130,29 @@ func (c *change) clean() (bool, error) {
 	}
 	_, used, err := c.e.seqs[SeqTableID].stored(c.tx)
 	return !used, err
+}
+
+// isStoreCounter reports whether k is the gsto_no sequence or a node's
+// store-number sequence. Unlike the table-ID sequence — whose going back is
+// the GreptimeDB hazard sysemu reproduces — these are never lowered by a
+// restore: store numbers are never reused.
+func isStoreCounter(k []byte) bool {
+	return bytes.Equal(k, seqKey(SeqGstoNo)) || bytes.HasPrefix(k, seqKey(storeNoPrefix))
+}
+
+// keepHigher writes back every counter in old whose value is above what the
+// transaction now holds.
+func keepHigher(tx store.Tx, old map[string][]byte) error {
+	for k, v := range old {
+		cur, err := tx.Get([]byte(k))
+		if err != nil {
+			return err
+		}
+		if len(v) == 8 && (len(cur) != 8 || binary.LittleEndian.Uint64(v) > binary.LittleEndian.Uint64(cur)) {
+			if err := tx.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
