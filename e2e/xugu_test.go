@@ -107,14 +107,15 @@ func TestXuguDocument(t *testing.T) {
 
 	// Point queries and both joins use the indexes.
 	for q, want := range map[string]string{
-		"SELECT * FROM SYS_GSTORES WHERE GSTO_NO = 217":                                                              "IndexedTableAccess(SYS_GSTORES)",
-		"SELECT * FROM SYS_OBJECTS WHERE OBJ_ID = 1024":                                                              "IndexedTableAccess(SYS_OBJECTS)",
-		"SELECT * FROM SYS_TABLES WHERE TABLE_ID = 1024":                                                             "IndexedTableAccess(SYS_TABLES)",
-		"SELECT * FROM SYS_PARTIS WHERE TABLE_ID = 1024":                                                             "IndexedTableAccess(SYS_PARTIS)",
-		"SELECT * FROM SYS_CLUSTERS WHERE NODE_ID = 2":                                                               "IndexedTableAccess(SYS_CLUSTERS)",
-		"SELECT a.* FROM sys_gstores a, sys_objects b WHERE a.obj_id = b.obj_id AND b.obj_name = 'TAB_HASH'":         "IndexedTableAccess(SYS_GSTORES)",
-		"SELECT a.parti_no FROM sys_partis a, sys_objects b WHERE a.table_id = b.obj_id AND b.obj_name = 'TAB_HASH'": "IndexedTableAccess(",
-		"SELECT MAX(GSTO_NO) FROM SYS_GSTORES":                                                                       "IndexedTableAccess(SYS_GSTORES)",
+		"SELECT * FROM SYS_GSTORES WHERE GSTO_NO = 217":                                                                                              "IndexedTableAccess(SYS_GSTORES)",
+		"SELECT * FROM SYS_OBJECTS WHERE OBJ_ID = 1024":                                                                                              "IndexedTableAccess(SYS_OBJECTS)",
+		"SELECT * FROM SYS_TABLES WHERE TABLE_ID = 1024":                                                                                             "IndexedTableAccess(SYS_TABLES)",
+		"SELECT * FROM SYS_PARTIS WHERE TABLE_ID = 1024":                                                                                             "IndexedTableAccess(SYS_PARTIS)",
+		"SELECT * FROM SYS_CLUSTERS WHERE NODE_ID = 2":                                                                                               "IndexedTableAccess(SYS_CLUSTERS)",
+		"SELECT a.* FROM sys_gstores a, sys_objects b WHERE a.obj_id = b.obj_id AND b.obj_name = 'TAB_HASH'":                                         "index: [SYS_OBJECTS.OBJ_NAME]",
+		"SELECT a.parti_no FROM sys_partis a, sys_objects b WHERE a.table_id = b.obj_id AND b.obj_name = 'TAB_HASH'":                                 "IndexedTableAccess(SYS_OBJECTS)",
+		"SELECT /*+ LOOKUP_JOIN(b,a) JOIN_ORDER(b,a) */ a.* FROM sys_gstores a, sys_objects b WHERE a.obj_id = b.obj_id AND b.obj_name = 'TAB_HASH'": "index: [SYS_GSTORES.OBJ_ID]",
+		"SELECT MAX(GSTO_NO) FROM SYS_GSTORES":                                                                                                       "IndexedTableAccess(SYS_GSTORES)",
 	} {
 		if plan := fmt.Sprint(mustRows(t, c, "EXPLAIN PLAN "+q)); !strings.Contains(plan, want) {
 			t.Errorf("%s: plan %s, want %s", q, plan, want)

@@ -117,6 +117,7 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 	}).Build()
 	s.gms = sqle.New(a, &sqle.Config{})
 	a.Catalog.InfoSchema = &infoSchema{Database: a.Catalog.InfoSchema, s: s}
+	a.Catalog.StatsProvider = rowCounts{a.Catalog.StatsProvider}
 	ctx := s.newContext(context.Background())
 	a.Catalog.RegisterFunction(ctx, s.functions()...)
 	if err := s.setupAccounts(ctx); err != nil {

@@ -43,13 +43,18 @@ func (t *Table) RowCount(ctx *sql.Context) (uint64, bool, error) {
 	return n, true, err
 }
 
-// partition is one key range of one access path to read.
+// partition is one key range, or one point of a Point index, of one access
+// path to read.
 type partition struct {
-	r   KeyRange
-	idx int
+	r     KeyRange
+	idx   int
+	point *string
 }
 
 func (p partition) Key() []byte {
+	if p.point != nil {
+		return []byte(fmt.Sprintf("%d:%q", p.idx, *p.point))
+	}
 	return []byte(fmt.Sprintf("%d:[%d,%d) rev=%v", p.idx, p.r.Lo, p.r.Hi, p.r.Reverse))
 }
 
@@ -59,6 +64,11 @@ func (t *Table) Partitions(*sql.Context) (sql.PartitionIter, error) {
 
 func (t *Table) PartitionRows(ctx *sql.Context, p sql.Partition) (sql.RowIter, error) {
 	part := p.(partition)
+	if part.point != nil {
+		var rows []sql.Row
+		err := t.def.access(part.idx).Point(ctx, t.src, *part.point, func(r sql.Row) bool { rows = append(rows, r); return true })
+		return &rowIter{t: t, buf: rows, done: true}, err
+	}
 	return &rowIter{t: t, r: part.r, idx: part.idx}, nil
 }
 
@@ -175,6 +185,17 @@ func (t *indexedTable) LookupPartitions(ctx *sql.Context, lookup sql.IndexLookup
 	idx := 0
 	if ki, ok := lookup.Index.(*keyIndex); ok {
 		idx = ki.idx
+	}
+	if t.def.access(idx).Point != nil {
+		var parts []sql.Partition
+		for _, rg := range ranges {
+			key, ok := pointKey(rg)
+			if !ok {
+				return nil, fmt.Errorf("systables: %s.%s serves equality only", t.def.Name, t.def.access(idx).Key)
+			}
+			parts = append(parts, partition{idx: idx, point: &key})
+		}
+		return sql.PartitionsToPartitionIter(parts...), nil
 	}
 	var parts []sql.Partition
 	for _, rg := range ranges {
@@ -295,21 +316,64 @@ func (i *keyIndex) ID() string {
 	}
 	return i.key()
 }
-func (i *keyIndex) Database() string                           { return i.t.db }
-func (i *keyIndex) Table() string                              { return i.t.def.Name }
-func (i *keyIndex) Expressions() []string                      { return []string{i.t.def.Name + "." + i.key()} }
-func (i *keyIndex) IsUnique() bool                             { return !i.t.def.access(i.idx).NonUnique }
-func (i *keyIndex) IsSpatial() bool                            { return false }
-func (i *keyIndex) IsFullText() bool                           { return false }
-func (i *keyIndex) IsVector() bool                             { return false }
-func (i *keyIndex) Comment() string                            { return "" }
-func (i *keyIndex) IndexType() string                          { return "BTREE" }
-func (i *keyIndex) IsGenerated() bool                          { return false }
-func (i *keyIndex) PrefixLengths() []uint16                    { return nil }
-func (i *keyIndex) CanSupport(*sql.Context, ...sql.Range) bool { return true }
-func (i *keyIndex) CanSupportOrderBy(sql.Expression) bool      { return true }
-func (i *keyIndex) Order(*sql.Context) sql.IndexOrder          { return sql.IndexOrderAsc }
-func (i *keyIndex) Reversible(*sql.Context) bool               { return true }
+func (i *keyIndex) Database() string        { return i.t.db }
+func (i *keyIndex) Table() string           { return i.t.def.Name }
+func (i *keyIndex) Expressions() []string   { return []string{i.t.def.Name + "." + i.key()} }
+func (i *keyIndex) IsUnique() bool          { return !i.t.def.access(i.idx).NonUnique }
+func (i *keyIndex) IsSpatial() bool         { return false }
+func (i *keyIndex) IsFullText() bool        { return false }
+func (i *keyIndex) IsVector() bool          { return false }
+func (i *keyIndex) Comment() string         { return "" }
+func (i *keyIndex) IndexType() string       { return "BTREE" }
+func (i *keyIndex) IsGenerated() bool       { return false }
+func (i *keyIndex) PrefixLengths() []uint16 { return nil }
+func (i *keyIndex) point() bool             { return i.t.def.access(i.idx).Point != nil }
+
+// ordered says whether the index offers its order to the planner. A
+// non-unique key does not: the planner would otherwise pick a merge join,
+// reading both tables whole, for the document's joins that need a few rows.
+func (i *keyIndex) ordered() bool {
+	acc := i.t.def.access(i.idx)
+	return acc.Point == nil && !acc.NonUnique
+}
+
+// CanSupport is true for any range of an integer key, and for equality on a
+// Point index.
+func (i *keyIndex) CanSupport(_ *sql.Context, ranges ...sql.Range) bool {
+	if !i.point() {
+		return true
+	}
+	for _, r := range ranges {
+		rg, ok := r.(sql.MySQLRange)
+		if _, point := pointKey(rg); !ok || !point {
+			return false
+		}
+	}
+	return true
+}
+
+func (i *keyIndex) CanSupportOrderBy(sql.Expression) bool { return i.ordered() }
+func (i *keyIndex) Reversible(*sql.Context) bool          { return i.ordered() }
+
+func (i *keyIndex) Order(*sql.Context) sql.IndexOrder {
+	if !i.ordered() {
+		return sql.IndexOrderNone
+	}
+	return sql.IndexOrderAsc
+}
+
+// pointKey returns the value of a one-column range that is a single
+// non-NULL value.
+func pointKey(rg sql.MySQLRange) (string, bool) {
+	if len(rg) != 1 || rg[0].Type() != sql.RangeType_ClosedClosed {
+		return "", false
+	}
+	lo, hi := sql.GetMySQLRangeCutKey(rg[0].LowerBound), sql.GetMySQLRangeCutKey(rg[0].UpperBound)
+	if fmt.Sprint(lo) != fmt.Sprint(hi) {
+		return "", false
+	}
+	return fmt.Sprint(lo), true
+}
 
 func (i *keyIndex) CoversColumns(cols []string) bool {
 	return len(cols) == 1 && cols[0] == i.key()

@@ -47,11 +47,14 @@ type Def struct {
 }
 
 // Index is an indexed column besides a Def's Key: Rows emits the rows whose
-// Key lies in r, in that column's order.
+// Key lies in r, in that column's order. A column that is not an integer
+// (a name) has Point instead: it emits the rows whose Key equals key, and the
+// index serves equality only.
 type Index struct {
 	Key       string
 	NonUnique bool
 	Rows      func(ctx *sql.Context, src Source, r KeyRange, emit func(sql.Row) bool) error
+	Point     func(ctx *sql.Context, src Source, key string, emit func(sql.Row) bool) error
 }
 
 // access returns access path i: 0 is the Def's Key, i > 0 its Indexes[i-1].

@@ -175,12 +175,29 @@ var objects = &Def{
 		integer("OBJ_TYPE"), integer("SCHEMA_ID"), integer("USER_ID"),
 	},
 	Rows: func(_ *sql.Context, src Source, r KeyRange, emit func(sql.Row) bool) error {
-		src.State().RangeTables(r.Lo, r.Hi, r.Reverse, func(t *engine.Table) bool {
-			return emit(sql.Row{i32(t.DatabaseID), i32(t.ID), t.Name, int32(objTable), i32(t.DatabaseID), int32(ownerID)})
-		})
+		src.State().RangeTables(r.Lo, r.Hi, r.Reverse, func(t *engine.Table) bool { return emit(objectRow(t)) })
 		return nil
 	},
+	// OBJ_NAME: the document's joins start from a name.
+	Indexes: []Index{{Key: "OBJ_NAME", NonUnique: true,
+		Point: func(_ *sql.Context, src Source, name string, emit func(sql.Row) bool) error {
+			tablesNamed(src.State(), name, func(t *engine.Table) bool { return emit(objectRow(t)) })
+			return nil
+		}}},
 	Count: func(src Source) uint64 { return uint64(src.State().TableCount()) },
+}
+
+func objectRow(t *engine.Table) sql.Row {
+	return sql.Row{i32(t.DatabaseID), i32(t.ID), t.Name, int32(objTable), i32(t.DatabaseID), int32(ownerID)}
+}
+
+// tablesNamed calls fn for the table called name in each database.
+func tablesNamed(s *engine.State, name string, fn func(*engine.Table) bool) {
+	for _, d := range s.Databases() {
+		if t := s.Table(d.Name, name); t != nil && !fn(t) {
+			return
+		}
+	}
 }
 
 // ownerID is USER_ID of every object: sysemu has one owner (SYSDBA's 1).
@@ -220,19 +237,35 @@ var xuguTables = &Def{
 		{Name: "COMMENTS", Type: varchar(1024), Nullable: true},
 	},
 	Rows: func(ctx *sql.Context, src Source, r KeyRange, emit func(sql.Row) bool) error {
-		var err error
-		src.State().RangeTables(r.Lo, r.Hi, r.Reverse, func(t *engine.Table) bool {
-			var rows uint64
-			if !t.System {
-				if rows, err = src.RowCount(ctx, t.ID); err != nil {
-					return false
-				}
-			}
-			return emit(xuguTableRow(t, rows))
-		})
-		return err
+		w := xuguTableWriter{ctx: ctx, src: src, emit: emit}
+		src.State().RangeTables(r.Lo, r.Hi, r.Reverse, w.row)
+		return w.err
 	},
+	Indexes: []Index{{Key: "TABLE_NAME", NonUnique: true,
+		Point: func(ctx *sql.Context, src Source, name string, emit func(sql.Row) bool) error {
+			w := xuguTableWriter{ctx: ctx, src: src, emit: emit}
+			tablesNamed(src.State(), name, w.row)
+			return w.err
+		}}},
 	Count: func(src Source) uint64 { return uint64(src.State().TableCount()) },
+}
+
+// xuguTableWriter emits SYS_TABLES rows, with each user table's row count.
+type xuguTableWriter struct {
+	ctx  *sql.Context
+	src  Source
+	emit func(sql.Row) bool
+	err  error
+}
+
+func (w *xuguTableWriter) row(t *engine.Table) bool {
+	var rows uint64
+	if !t.System {
+		if rows, w.err = w.src.RowCount(w.ctx, t.ID); w.err != nil {
+			return false
+		}
+	}
+	return w.emit(xuguTableRow(t, rows))
 }
 
 func xuguTableRow(t *engine.Table, rows uint64) sql.Row {

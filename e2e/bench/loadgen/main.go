@@ -207,19 +207,47 @@ func topID(ctx context.Context, dsn, query string, n int) error {
 		return err
 	}
 	defer pool.Close()
-	var result string
-	if err := pool.QueryRowContext(ctx, query).Scan(&result); err != nil { // warm-up
+	result, nrows, err := readAll(ctx, pool, query) // warm-up
+	if err != nil {
 		return err
 	}
 	lat := make([]float64, 0, n)
 	for i := 0; i < n; i++ {
 		t0 := time.Now()
-		if err := pool.QueryRowContext(ctx, query).Scan(&result); err != nil {
+		if result, nrows, err = readAll(ctx, pool, query); err != nil {
 			return err
 		}
 		lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
 	}
 	sort.Float64s(lat)
-	fmt.Printf("n=%d p50_ms=%.3f min_ms=%.3f max_ms=%.3f result=%s\n", n, lat[len(lat)/2], lat[0], lat[len(lat)-1], result)
+	fmt.Printf("n=%d p50_ms=%.3f min_ms=%.3f max_ms=%.3f rows=%d result=%s\n", n, lat[len(lat)/2], lat[0], lat[len(lat)-1], nrows, result)
 	return nil
+}
+
+// readAll reads every row of q; first is the first column of the first row.
+func readAll(ctx context.Context, pool *sql.DB, q string) (first string, n int, err error) {
+	rows, err := pool.QueryContext(ctx, q)
+	if err != nil {
+		return "", 0, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", 0, err
+	}
+	vals := make([]sql.RawBytes, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", 0, err
+		}
+		if n == 0 && len(vals) > 0 {
+			first = string(vals[0])
+		}
+		n++
+	}
+	return first, n, rows.Err()
 }
