@@ -33,6 +33,9 @@ type Table struct {
 	Collation  string     `json:"collation,omitempty"`
 	Created    time.Time  `json:"created"`
 	System     bool       `json:"-"`
+	// FileNode is the table's PostgreSQL relfilenode once a rewrite has
+	// rotated it; 0 means it still equals the ID (see RelFileNode).
+	FileNode uint64 `json:"filenode,omitempty"`
 }
 
 // Column is one column. Type is the SQL type as the server renders it
@@ -107,6 +110,9 @@ type Profile struct {
 	// fixed IDs. They are part of every State and never stored.
 	SystemDatabases []Database
 	SystemTables    []Table
+	// PGRelations are PostgreSQL's mapped catalogs (relmapper), per
+	// database and shared; see filenode.go.
+	PGRelations []PGRelation
 }
 
 // Actor says who asked for a change, for the ID-event log.

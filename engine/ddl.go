@@ -61,6 +61,9 @@ func (e *Engine) CreateDatabase(ctx context.Context, name, collation string) (*D
 		if err := putJSON(c.tx, idKey(dbPrefix, id), d); err != nil {
 			return err
 		}
+		if err := c.createDatabaseFiles(d); err != nil {
+			return err
+		}
 		c.next.dbs.ReplaceOrInsert(d)
 		return nil
 	})
@@ -83,6 +86,9 @@ func (e *Engine) DropDatabase(ctx context.Context, name string) error {
 			}
 		}
 		c.next.dbs.Delete(d)
+		if err := c.dropDatabaseFiles(d); err != nil {
+			return err
+		}
 		return c.tx.Delete(idKey(dbPrefix, d.ID))
 	})
 }
@@ -121,6 +127,9 @@ func (e *Engine) CreateTable(ctx context.Context, spec TableSpec) (*Table, error
 			return err
 		}
 		if err := putStorage(c.tx, id, storageInfo{AutoIncrement: max(spec.AutoIncrement, 1)}); err != nil {
+			return err
+		}
+		if err := c.createRelationFile(t); err != nil {
 			return err
 		}
 		c.next.putTable(t)
@@ -205,6 +214,7 @@ func (c *change) dropTable(t *Table) error {
 	if err := deletePrefix(c.tx, storageKey(t.ID)); err != nil {
 		return err
 	}
+	c.removeRelationFileAfterCommit(t)
 	c.next.deleteTable(t)
 	return nil
 }

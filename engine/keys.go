@@ -15,6 +15,7 @@ var (
 	switchPrefix = []byte("m/__switches/")
 	dataPrefix   = []byte("d/")
 	eventPrefix  = []byte("e/")
+	relmapPrefix = []byte("m/relmap/") // PostgreSQL relation maps by database ID (0: global)
 )
 
 // Switch names, GreptimeDB's runtime switches (key/runtime_switch.rs).

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/google/btree"
+
+	"github.com/sysemu/sysemu/engine/pgfiles"
 )
 
 // State is an immutable snapshot of the catalog, the sequences' durable
@@ -23,6 +25,8 @@ type State struct {
 	byID   *btree.BTreeG[*Table]    // by ID
 	byName *btree.BTreeG[*Table]    // by (database ID, lower-case name)
 	events *btree.BTreeG[*Event]    // by sequence number
+
+	relmaps map[uint64][]pgfiles.Mapping // stored relation maps by database ID (0: global); copy on write
 }
 
 const btreeDegree = 32
