@@ -24,6 +24,10 @@ const (
 	ErSequenceExhausted = 30008
 	ErUnknownSequence   = 30009
 	ErProfileMismatch   = 30010
+	// PostgreSQL relation maps (30020 and up; the SQLSTATEs are
+	// PostgreSQL's: 58P01 undefined_file, XX001 data_corrupted).
+	ErFilenodeMapMissing = 30020
+	ErFilenodeMapCorrupt = 30021
 )
 
 // MySQL's own numbers used here.
@@ -61,6 +65,8 @@ var engineErrors = []errorCode{
 	{engine.ErrSequenceExhausted, ErSequenceExhausted, "HY000"},
 	{engine.ErrNoSuchSequence, ErUnknownSequence, "HY000"},
 	{engine.ErrProfileMismatch, ErProfileMismatch, "HY000"},
+	{engine.ErrMapFileMissing, ErFilenodeMapMissing, "58P01"},
+	{engine.ErrMapFileCorrupt, ErFilenodeMapCorrupt, "XX001"},
 	{engine.ErrDuplicateKey, erDupEntry, "23000"},
 	{engine.ErrNoSuchTable, erNoSuchTable, "42S02"},
 	{engine.ErrNoSuchDatabase, erBadDB, "42000"},

@@ -50,7 +50,7 @@ func (d *Def) keyIndex() int {
 
 // SystemTables are the tables of the SYSTEM database, resolvable unqualified
 // from any database.
-var SystemTables = []*Def{idEvents}
+var SystemTables = []*Def{idEvents, pgClass}
 
 // Lookup returns the SYSTEM table named name (case-insensitive), or nil.
 func Lookup(name string) *Def {

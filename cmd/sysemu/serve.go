@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/sysemu/sysemu/engine"
+	"github.com/sysemu/sysemu/engine/pgfiles"
 	"github.com/sysemu/sysemu/engine/store/bolt"
 	"github.com/sysemu/sysemu/seed"
 	"github.com/sysemu/sysemu/server"
@@ -38,6 +39,7 @@ func serve(args []string) error {
 	profile := fs.String("profile", seed.DefaultProfile, fmt.Sprintf("bootstrap catalog %v", seed.ProfileNames()))
 	scenario := fs.String("scenario", "", fmt.Sprintf("scenario to apply after start %v", seed.Scenarios()))
 	level := fs.String("log-level", "info", "log level (debug, info, warn, error)")
+	pgMapVersion := pgMapVersionFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,6 +63,10 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	mapLayout, err := pgfiles.ParseLayout(*pgMapVersion)
+	if err != nil {
+		return err
+	}
 	if *scenario != "" {
 		if _, err := seed.Scenario(*scenario); err != nil {
 			return err
@@ -75,7 +81,7 @@ func serve(args []string) error {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	eng, err := engine.Open(ctx, st, p, log, engine.Options{})
+	eng, err := engine.Open(ctx, st, p, log, engine.Options{Dir: *dataDir, MapLayout: mapLayout})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/sysemu/sysemu/engine"
+	"github.com/sysemu/sysemu/engine/pgfiles"
 	"github.com/sysemu/sysemu/engine/store/bolt"
 	"github.com/sysemu/sysemu/seed"
 	"github.com/sysemu/sysemu/server"
@@ -26,6 +27,8 @@ type Options struct {
 	Password string
 	// Profile is the bootstrap catalog (default seed.DefaultProfile).
 	Profile string
+	// MapLayout is the pg_filenode.map layout (default PostgreSQL <= 15's).
+	MapLayout pgfiles.Layout
 }
 
 // Instance is a running server.
@@ -61,7 +64,7 @@ func Start(t testing.TB, opts Options) *Instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.Open(context.Background(), st, p, log, engine.Options{})
+	eng, err := engine.Open(context.Background(), st, p, log, engine.Options{Dir: opts.DataDir, MapLayout: opts.MapLayout})
 	if err != nil {
 		st.Close()
 		t.Fatal(err)
