@@ -24,7 +24,7 @@ func Dump(w io.Writer, name string, b []byte, want Layout) error {
 	if magic != Magic {
 		ok = fmt.Sprintf("WRONG, want %#x", Magic)
 	}
-	fmt.Fprintf(w, "magic:        %#08x (%s)\n", magic, ok)
+	fmt.Fprintf(w, "magic:        %#x (%s)\n", magic, ok)
 	n := int32(binary.LittleEndian.Uint32(b[4:]))
 	fmt.Fprintf(w, "num_mappings: %d\n", n)
 	shown := int(n)
@@ -40,7 +40,7 @@ func Dump(w io.Writer, name string, b []byte, want Layout) error {
 		if stored != computed {
 			state = "BAD"
 		}
-		fmt.Fprintf(w, "crc:          %#08x stored, %#08x computed over bytes [0,%d): %s\n", stored, computed, off, state)
+		fmt.Fprintf(w, "crc:          0x%08x stored, 0x%08x computed over bytes [0,%d): %s\n", stored, computed, off, state)
 	}
 	if verdict != nil {
 		fmt.Fprintf(w, "verdict:      %v\n", verdict)
