@@ -252,6 +252,9 @@ func (e *Engine) RenameTable(ctx context.Context, db, from, toDB, to string) err
 		}
 		n := *t
 		n.Name, n.Database, n.DatabaseID = to, d.Name, d.ID
+		if err := c.moveRelationFile(t, &n); err != nil {
+			return err
+		}
 		c.next.deleteTable(t)
 		c.next.putTable(&n)
 		return putJSON(c.tx, idKey(tablePrefix, t.ID), &n)

@@ -341,6 +341,20 @@ func (c *change) createRelationFile(t *Table) error {
 	return err
 }
 
+// moveRelationFile follows a table renamed into another database: the file
+// is created under the new base/ directory before the commit and removed
+// from the old one after.
+func (c *change) moveRelationFile(from, to *Table) error {
+	if from.DatabaseID == to.DatabaseID || !c.e.files() {
+		return nil
+	}
+	if err := c.createRelationFile(to); err != nil {
+		return err
+	}
+	c.removeRelationFileAfterCommit(from)
+	return nil
+}
+
 func (c *change) removeRelationFileAfterCommit(t *Table) {
 	if c.e.files() {
 		rel := pgfiles.RelationPath(t.DatabaseID, t.RelFileNode())

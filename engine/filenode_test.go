@@ -408,3 +408,21 @@ func TestDropRemovesFiles(t *testing.T) {
 		t.Fatalf("create over a leftover file: %v", err)
 	}
 }
+
+// A table renamed into another database takes its file along.
+func TestRenameMovesFile(t *testing.T) {
+	env := openPG(t, seed.Postgres(), pgfiles.Layout15)
+	ctx := context.Background()
+	env.e.CreateDatabase(ctx, "a", "")
+	env.e.CreateDatabase(ctx, "b", "")
+	env.createTable("a", "t")
+	if err := env.e.RenameTable(ctx, "a", "t", "b", "t"); err != nil {
+		t.Fatal(err)
+	}
+	env.mustExist("base/16384/16384", false)
+	env.mustExist("base/16385/16384", true)
+	r, ok := env.e.State().PGRelation("b", "t")
+	if !ok || r.Path() != "base/16385/16384" {
+		t.Fatalf("%+v", r)
+	}
+}
