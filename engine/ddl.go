@@ -110,11 +110,8 @@ func (e *Engine) CreateTable(ctx context.Context, spec TableSpec) (*Table, error
 		if c.old.Table(d.Name, spec.Name) != nil {
 			return fmt.Errorf("%w: %s", ErrTableExists, spec.Name)
 		}
-		id, err := c.nextID(SeqTableID)
+		id, err := c.nextTableID(d)
 		if err != nil {
-			return err
-		}
-		if err := c.checkIDFree(id); err != nil {
 			return err
 		}
 		t = &Table{

@@ -325,9 +325,34 @@ func (c *change) dropDatabaseFiles(d *Database) error {
 	return nil
 }
 
+// nextTableID draws a new table's ID (its OID and first relfilenode) in
+// database d with both systems' rules: an ID that a table or leftover rows
+// hold is refused with ErrIDInUse and the fix (GreptimeDB), and a number
+// whose relation file exists is skipped (PostgreSQL's GetNewRelFileNumber).
+// Such a file is left by a transaction that wrote it and never committed —
+// a crash between the two — so its number was never durably handed out.
+func (c *change) nextTableID(d *Database) (uint64, error) {
+	for {
+		id, err := c.nextID(SeqTableID)
+		if err != nil {
+			return 0, err
+		}
+		if err := c.checkIDFree(id); err != nil {
+			return 0, err
+		}
+		if !c.e.files() {
+			return id, nil
+		}
+		if found, err := c.e.dir.Exists(pgfiles.RelationPath(d.ID, id)); err != nil || !found {
+			return id, err
+		}
+		c.e.log.WithField("oid", id).Warn("OID candidate skipped: its relation file exists")
+	}
+}
+
 // createRelationFile writes a new table's file before its transaction
-// commits (a failed commit leaves at most an orphan file). A file already
-// holding the number is storage the catalog does not know: the ID is in use.
+// commits (a failed commit leaves at most an orphan file, which a later
+// CREATE skips).
 func (c *change) createRelationFile(t *Table) error {
 	if !c.e.files() {
 		return nil
