@@ -114,7 +114,6 @@ func TestPostgresDocument(t *testing.T) {
 		{Name: "point lookup by oid uses the index", Query: "EXPLAIN PLAN SELECT relname FROM pg_class WHERE oid = 1259",
 			Want: [][]any{{"Project"}, {" ├─ columns: [pg_class.relname]"}, {" └─ Filter"}, {"     ├─ (pg_class.oid = 1259)"}, {"     └─ IndexedTableAccess(PG_CLASS)"}, {"         ├─ index: [PG_CLASS.OID]"}, {"         └─ filters: [{[1259, 1259]}]"}}},
 	})
-	in.Stop()
 	// The map on disk holds the new filenode, with a valid CRC; the file of
 	// the old one is gone, the new one is there.
 	m, err := pgfiles.Dir(in.DataDir).ReadMap("base/16385/pg_filenode.map", pgfiles.Layout15)
@@ -272,4 +271,19 @@ func TestFilenodeMapDumpCommand(t *testing.T) {
 	if out, err := binRun(t, bin, "serve", "--data-dir", dir, "--pg-map-version", "3", "--http-addr", "-"); err == nil || !strings.Contains(out, "pg map version 3") {
 		t.Fatalf("bad --pg-map-version: %v\n%s", err, out)
 	}
+}
+
+// The mariadb CLI's `use db` is COM_INIT_DB: refused for a damaged map, the
+// session stays in the database it was in. Against the real binary.
+func TestFilenodeMapDamageCLI(t *testing.T) {
+	client := cliClient(t)
+	p := binStart(t, binBuild(t), t.TempDir())
+	cliMust(t, client, p, "CREATE DATABASE a; CREATE DATABASE b; CALL fault_filenode_map('b', 'corrupt');",
+		"base/1025/pg_filenode.map\tcorrupted\n")
+	out, err := cliRun(t, client, p, "use a\nuse b\nselect database();\n", "--force") // --force: exit status 0
+	want := `ERROR 30021 (XX001) at line 2: relation mapping file "base/1025/pg_filenode.map" contains incorrect checksum`
+	if !strings.Contains(out, want) || !strings.HasSuffix(out, "a\n") {
+		t.Fatalf("use of a damaged database: %v\n%s", err, out)
+	}
+	cliMust(t, client, p, "CALL rebuild_filenode_map('b');\nuse b\nselect database();\n", "base/1025/pg_filenode.map\trebuilt: 17 mappings\nb\n")
 }

@@ -22,13 +22,24 @@ import (
 // base/<oid>/pg_filenode.map when it connects, it refuses a database whose
 // relation map is missing or damaged.
 func (s *session) UseDatabase(ctx *sql.Context, db sql.Database) error {
+	var err error
 	switch d := unwrap(db).(type) {
 	case *userDatabase:
-		return toSQLError(d.s.eng.CheckDatabase(d.name))
+		err = d.s.eng.CheckDatabase(d.name)
 	case *systemDatabase:
-		return toSQLError(d.s.eng.CheckDatabase(d.Name()))
+		err = d.s.eng.CheckDatabase(d.Name())
 	}
-	return nil
+	if err != nil && strings.EqualFold(s.GetCurrentDatabase(), db.Name()) {
+		// COM_INIT_DB sets the database before it asks; USE asks first.
+		s.BaseSession.SetCurrentDatabase(s.prevDB)
+	}
+	return toSQLError(err)
+}
+
+// SetCurrentDatabase remembers the database it replaces (see UseDatabase).
+func (s *session) SetCurrentDatabase(db string) {
+	s.prevDB = s.GetCurrentDatabase()
+	s.BaseSession.SetCurrentDatabase(db)
 }
 
 // pgFunctions are the functions of PostgreSQL's "Database Object
