@@ -129,6 +129,7 @@ func TestCrashKill9(t *testing.T) {
 
 		proc = binStart(t, bin, dataDir)
 		n := crashVerify(t, proc, cycle, ledger, state)
+		crashCheckFiles(t, proc, cycle)
 		t.Logf("cycle %d: killed after %v; %d acknowledged tables so far, %d user tables, max TABLE_ID %d",
 			cycle, delay.Round(time.Millisecond), len(ledger.ackTables), n, state.maxID)
 		if t.Failed() {

@@ -37,6 +37,9 @@ type Table struct {
 	CopyNum int `json:"copy_num,omitempty"`
 	// Stores are the table's global stores (SYS_GSTORES), in GSTO_NO order.
 	Stores []Store `json:"stores,omitempty"`
+	// FileNode is the table's PostgreSQL relfilenode once a rewrite has
+	// rotated it; 0 means it still equals the ID (see RelFileNode).
+	FileNode uint64 `json:"filenode,omitempty"`
 }
 
 // Column is one column. Type is the SQL type as the server renders it
@@ -115,6 +118,9 @@ type Profile struct {
 	// FirstUserGsto is the first gsto_no of user objects.
 	StoreRanges   []StoreRange
 	FirstUserGsto uint32
+	// PGRelations are PostgreSQL's mapped catalogs (relmapper), per
+	// database and shared; see filenode.go.
+	PGRelations []PGRelation
 }
 
 // Actor says who asked for a change, for the ID-event log.

@@ -61,6 +61,9 @@ func (e *Engine) CreateDatabase(ctx context.Context, name, collation string) (*D
 		if err := putJSON(c.tx, idKey(dbPrefix, id), d); err != nil {
 			return err
 		}
+		if err := c.createDatabaseFiles(d); err != nil {
+			return err
+		}
 		c.next.dbs.ReplaceOrInsert(d)
 		return nil
 	})
@@ -83,6 +86,9 @@ func (e *Engine) DropDatabase(ctx context.Context, name string) error {
 			}
 		}
 		c.next.dbs.Delete(d)
+		if err := c.dropDatabaseFiles(d); err != nil {
+			return err
+		}
 		return c.tx.Delete(idKey(dbPrefix, d.ID))
 	})
 }
@@ -108,11 +114,8 @@ func (e *Engine) CreateTable(ctx context.Context, spec TableSpec) (*Table, error
 		if err != nil {
 			return err
 		}
-		id, err := c.nextID(SeqTableID)
+		id, err := c.nextTableID(d)
 		if err != nil {
-			return err
-		}
-		if err := c.checkIDFree(id); err != nil {
 			return err
 		}
 		t = &Table{
@@ -128,6 +131,9 @@ func (e *Engine) CreateTable(ctx context.Context, spec TableSpec) (*Table, error
 			return err
 		}
 		if err := putStorage(c.tx, id, storageInfo{AutoIncrement: max(spec.AutoIncrement, 1)}); err != nil {
+			return err
+		}
+		if err := c.createRelationFile(t); err != nil {
 			return err
 		}
 		c.next.putTable(t)
@@ -212,6 +218,7 @@ func (c *change) dropTable(t *Table) error {
 	if err := deletePrefix(c.tx, storageKey(t.ID)); err != nil {
 		return err
 	}
+	c.removeRelationFileAfterCommit(t)
 	c.next.deleteTable(t)
 	return nil
 }
@@ -249,6 +256,9 @@ func (e *Engine) RenameTable(ctx context.Context, db, from, toDB, to string) err
 		}
 		n := *t
 		n.Name, n.Database, n.DatabaseID = to, d.Name, d.ID
+		if err := c.moveRelationFile(t, &n); err != nil {
+			return err
+		}
 		c.next.deleteTable(t)
 		c.next.putTable(&n)
 		return putJSON(c.tx, idKey(tablePrefix, t.ID), &n)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/sysemu/sysemu/engine/pgfiles"
 	"github.com/sysemu/sysemu/engine/store"
 )
 
@@ -37,6 +38,8 @@ type Engine struct {
 
 	copyNum   int
 	storeRows uint64
+	dir       pgfiles.Dir // the data directory for base/ and global/; "" writes no files
+	mapLayout pgfiles.Layout
 }
 
 // Options configure Open.
@@ -55,6 +58,13 @@ type Options struct {
 	// StoreRows is how many rows a store holds before it splits (default
 	// DefaultStoreRows).
 	StoreRows uint64
+	// Dir is the data directory where PostgreSQL's base/<db oid>/ and
+	// global/ live: one small file per relation filenode and the
+	// pg_filenode.map files. Empty: no files are written or checked.
+	Dir string
+	// MapLayout is the pg_filenode.map layout (default pgfiles.Layout15,
+	// PostgreSQL <= 15's 512 bytes).
+	MapLayout pgfiles.Layout
 }
 
 // Open loads (or, on an empty store, bootstraps) the catalog of profile p.
@@ -82,6 +92,10 @@ func Open(ctx context.Context, st store.Store, p *Profile, log logrus.FieldLogge
 		},
 		rt:      map[uint64]*tableRuntime{},
 		copyNum: opts.CopyNum, storeRows: opts.StoreRows,
+		dir: pgfiles.Dir(opts.Dir), mapLayout: opts.MapLayout,
+	}
+	if e.mapLayout == 0 {
+		e.mapLayout = pgfiles.Layout15
 	}
 	err := st.Update(ctx, func(tx store.Tx) error {
 		b, err := tx.Get(profileKey)
@@ -113,6 +127,9 @@ func Open(ctx context.Context, st store.Store, p *Profile, log logrus.FieldLogge
 		return nil, err
 	}
 	e.state.Store(s)
+	if err := e.initFiles(s); err != nil {
+		return nil, err
+	}
 	if err := e.storesForOldTables(ctx); err != nil {
 		return nil, err
 	}
@@ -137,6 +154,9 @@ func (e *Engine) load(tx store.Tx, p *Profile) (*State, error) {
 	}
 	if err == nil {
 		err = scanJSON(tx, eventPrefix, func(ev *Event) { s.events.ReplaceOrInsert(ev) })
+	}
+	if err == nil {
+		err = loadRelmaps(tx, s)
 	}
 	if err != nil {
 		return nil, err
@@ -203,6 +223,7 @@ type change struct {
 	caches map[string]seqCache
 	resets bool // sequences were rewritten from outside: reset every cache
 	events []*Event
+	after  []func() // file work to do once the transaction committed, in order
 }
 
 // update runs fn as one metadata transaction under the metadata lock.
@@ -248,6 +269,9 @@ func (e *Engine) update(ctx context.Context, fn func(c *change) error) error {
 		}
 	}
 	e.state.Store(c.next)
+	for _, f := range c.after {
+		f()
+	}
 	return nil
 }
 
@@ -288,6 +312,10 @@ const (
 	EventMaintenance      = "maintenance"
 	EventFault            = "fault"
 	EventSnapshotRestore  = "snapshot_restore"
+	// PostgreSQL relfilenodes (filenode.go).
+	EventRelfilenodeRewrite = "relfilenode_rewrite"
+	EventFilenodeMapFault   = "filenode_map_fault"
+	EventFilenodeMapRebuild = "filenode_map_rebuild"
 )
 
 func (c *change) event(a Actor, kind, seq string, old, new int64) {

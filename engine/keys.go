@@ -18,6 +18,7 @@ var (
 
 	nodePrefix      = []byte("m/node/")
 	nodeEventPrefix = []byte("m/nodeev/")
+	relmapPrefix    = []byte("m/relmap/") // PostgreSQL relation maps by database ID (0: global)
 )
 
 // Switch names, GreptimeDB's runtime switches (key/runtime_switch.rs).

@@ -386,36 +386,8 @@ func (e *Engine) RowCount(ctx context.Context, id uint64) (uint64, error) {
 }
 
 // TruncateTable removes every row of db.name and resets its AUTO_INCREMENT
-// counter; the table keeps its ID. It returns the number of rows removed.
+// counter; the table keeps its ID and gets a new relfilenode, as
+// PostgreSQL's TRUNCATE does. It returns the number of rows removed.
 func (e *Engine) TruncateTable(ctx context.Context, db, name string) (uint64, error) {
-	t := e.State().Table(db, name)
-	if t == nil || t.System {
-		return 0, fmt.Errorf("%w: %s.%s", ErrNoSuchTable, db, name)
-	}
-	rt, err := e.lockedRuntime(ctx, t.ID)
-	if err != nil {
-		return 0, err
-	}
-	defer rt.mu.Unlock()
-	var removed uint64
-	err = e.st.Update(ctx, func(tx store.Tx) error {
-		s, ok, err := getStorage(tx, t.ID)
-		if err != nil || !ok {
-			return storageErr(t.ID, err)
-		}
-		removed = s.Rows
-		for _, prefix := range [][]byte{rowPrefix(t.ID), append(storageKey(t.ID), 'u')} {
-			if err := deletePrefix(tx, prefix); err != nil {
-				return err
-			}
-		}
-		if err := truncateStores(tx, t); err != nil {
-			return err
-		}
-		return putStorage(tx, t.ID, storageInfo{AutoIncrement: 1})
-	})
-	if err == nil {
-		rt.autoinc = 1
-	}
-	return removed, err
+	return e.TruncateTableAs(ctx, Actor{}, db, name)
 }

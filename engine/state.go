@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/btree"
+
+	"github.com/sysemu/sysemu/engine/pgfiles"
 )
 
 // State is an immutable snapshot of the catalog, the sequences' durable
@@ -32,6 +34,8 @@ type State struct {
 	nodeLoad   map[uint64]int // store versions placed per node
 	sysStores  map[uint32]uint32
 	partitions int // of every table
+
+	relmaps map[uint64][]pgfiles.Mapping // stored relation maps by database ID (0: global); copy on write
 }
 
 // gstoRef locates a store inside its table's catalog entry.

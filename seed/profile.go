@@ -170,11 +170,13 @@ func Greptime() *engine.Profile {
 		p.SystemTables = append(p.SystemTables, engine.Table{ID: t.ID, DatabaseID: SystemID,
 			Database: SystemDatabase, Name: t.Name, Type: engine.SystemView})
 	}
+	addPG(p, false)
 	return p
 }
 
 var profiles = map[string]func() *engine.Profile{
 	"greptime": Greptime,
+	"postgres": Postgres,
 }
 
 // DefaultProfile is the profile serve uses unless told otherwise.

@@ -28,6 +28,10 @@ const (
 	ErLastOnlineNode    = 30012
 	ErNodeOnline        = 30013
 	ErTooManyReplicas   = 30014
+	// PostgreSQL relation maps (30020 and up; the SQLSTATEs are
+	// PostgreSQL's: 58P01 undefined_file, XX001 data_corrupted).
+	ErFilenodeMapMissing = 30020
+	ErFilenodeMapCorrupt = 30021
 )
 
 // MySQL's own numbers used here.
@@ -69,6 +73,8 @@ var engineErrors = []errorCode{
 	{engine.ErrLastOnlineNode, ErLastOnlineNode, "HY000"},
 	{engine.ErrNodeOnline, ErNodeOnline, "HY000"},
 	{engine.ErrTooManyReplicas, ErTooManyReplicas, "HY000"},
+	{engine.ErrMapFileMissing, ErFilenodeMapMissing, "58P01"},
+	{engine.ErrMapFileCorrupt, ErFilenodeMapCorrupt, "XX001"},
 	{engine.ErrDuplicateKey, erDupEntry, "23000"},
 	{engine.ErrNoSuchTable, erNoSuchTable, "42S02"},
 	{engine.ErrNoSuchDatabase, erBadDB, "42000"},

@@ -109,7 +109,7 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, eng: eng, log: log, procs: sql.NewExternalStoredProcedureRegistry()}
-	for _, p := range s.procedures() {
+	for _, p := range append(s.procedures(), s.pgProcedures()...) {
 		s.procs.Register(p)
 	}
 	a := analyzer.NewBuilder(&provider{s}).AddOverrides(sql.EngineOverrides{
@@ -119,7 +119,7 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 	a.Catalog.InfoSchema = &infoSchema{Database: a.Catalog.InfoSchema, s: s}
 	a.Catalog.StatsProvider = rowCounts{a.Catalog.StatsProvider}
 	ctx := s.newContext(context.Background())
-	a.Catalog.RegisterFunction(ctx, s.functions()...)
+	a.Catalog.RegisterFunction(ctx, append(s.functions(), s.pgFunctions()...)...)
 	if err := s.setupAccounts(ctx); err != nil {
 		return nil, err
 	}

@@ -16,6 +16,9 @@ type session struct {
 	// creating is the CREATE TABLE plan being executed, so the table's
 	// indexes and options are written with the table in one transaction.
 	creating *plan.CreateTable
+	// prevDB is the database before the last SetCurrentDatabase, so a
+	// COM_INIT_DB refused by UseDatabase leaves the session where it was.
+	prevDB string
 }
 
 func newSession(base *sql.BaseSession) *session {

@@ -143,7 +143,7 @@ func (t *userTable) AutoIncrementSetter(ctx *sql.Context) sql.AutoIncrementSette
 }
 
 func (t *userTable) Truncate(ctx *sql.Context) (int, error) {
-	n, err := t.eng.TruncateTable(ctx, t.t.Database, t.t.Name)
+	n, err := t.eng.TruncateTableAs(ctx, actor(ctx), t.t.Database, t.t.Name)
 	return int(n), toSQLError(err)
 }
 

@@ -76,7 +76,7 @@ func (d *Def) column(i int) int {
 
 // SystemTables are the tables of the SYSTEM database, resolvable unqualified
 // from any database.
-var SystemTables = []*Def{idEvents, gstores, partis, objects, xuguTables, clusters}
+var SystemTables = []*Def{idEvents, gstores, partis, objects, xuguTables, clusters, pgClass}
 
 // Lookup returns the SYSTEM table named name (case-insensitive), or nil.
 func Lookup(name string) *Def {

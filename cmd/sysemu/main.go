@@ -3,6 +3,7 @@
 //	sysemu serve [flags]                  run a node (bbolt in --data-dir)
 //	sysemu seed list | apply NAME         scenario scripts
 //	sysemu snapshot save|restore FILE     GreptimeDB-style metadata snapshots
+//	sysemu filenode-map dump FILE         print a PostgreSQL pg_filenode.map
 package main
 
 import (
@@ -12,11 +13,12 @@ import (
 
 const usage = `usage:
   sysemu serve [--data-dir DIR] [--mysql-addr ADDR] [--http-addr ADDR] [--user U] [--password P]
-               [--profile NAME] [--scenario NAME] [--log-level LEVEL]
+               [--profile NAME] [--scenario NAME] [--log-level LEVEL] [--pg-map-version N]
   sysemu seed list
   sysemu seed apply NAME [--mysql-addr ADDR] [--user U] [--password P]
   sysemu snapshot save FILE [--http-addr ADDR] [--user U] [--password P]
   sysemu snapshot restore FILE [--force] [--http-addr ADDR] [--user U] [--password P]
+  sysemu filenode-map dump FILE [--pg-map-version N]
 
 The password may also come from the SYSEMU_PASSWORD environment variable.
 `
@@ -34,6 +36,8 @@ func main() {
 		err = seedCmd(os.Args[2:])
 	case "snapshot":
 		err = snapshotCmd(os.Args[2:])
+	case "filenode-map":
+		err = filenodeMapCmd(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

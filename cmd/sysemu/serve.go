@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/sysemu/sysemu/engine"
+	"github.com/sysemu/sysemu/engine/pgfiles"
 	"github.com/sysemu/sysemu/engine/store/bolt"
 	"github.com/sysemu/sysemu/seed"
 	"github.com/sysemu/sysemu/server"
@@ -42,6 +43,7 @@ func serve(args []string) error {
 	fs.Uint64Var(&eo.Nodes, "nodes", 0, fmt.Sprintf("emulated storage nodes 1..N (default %d for a new data directory, else as stored)", engine.DefaultNodes))
 	fs.IntVar(&eo.CopyNum, "copy-num", engine.DefaultCopyNum, "replicas per store unless a table's COMMENT says copy_num=N (capped by the node count)")
 	fs.Uint64Var(&eo.StoreRows, "store-rows", engine.DefaultStoreRows, "rows a store holds before it splits")
+	pgMapVersion := pgMapVersionFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,6 +67,10 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	mapLayout, err := pgfiles.ParseLayout(*pgMapVersion)
+	if err != nil {
+		return err
+	}
 	if *scenario != "" {
 		if _, err := seed.Scenario(*scenario); err != nil {
 			return err
@@ -79,6 +85,7 @@ func serve(args []string) error {
 	}
 	defer st.Close()
 	ctx := context.Background()
+	eo.Dir, eo.MapLayout = *dataDir, mapLayout
 	eng, err := engine.Open(ctx, st, p, log, eo)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/sysemu/sysemu/engine"
+	"github.com/sysemu/sysemu/engine/pgfiles"
 	"github.com/sysemu/sysemu/engine/store/bolt"
 	"github.com/sysemu/sysemu/seed"
 	"github.com/sysemu/sysemu/server"
@@ -28,6 +29,8 @@ type Options struct {
 	Profile string
 	// Engine configures the engine (nodes, replica count, store size).
 	Engine engine.Options
+	// MapLayout is the pg_filenode.map layout (default PostgreSQL <= 15's).
+	MapLayout pgfiles.Layout
 }
 
 // Instance is a running server.
@@ -63,6 +66,7 @@ func Start(t testing.TB, opts Options) *Instance {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts.Engine.Dir, opts.Engine.MapLayout = opts.DataDir, opts.MapLayout
 	eng, err := engine.Open(context.Background(), st, p, log, opts.Engine)
 	if err != nil {
 		st.Close()
