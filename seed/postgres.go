@@ -118,27 +118,7 @@ func addPG(p *engine.Profile, real bool) {
 // 8192 OIDs at a time: the durable high-water mark is what a restart
 // resumes from, as PostgreSQL resumes from its last XLogPutNextOid.
 func Postgres() *engine.Profile {
-	p := &engine.Profile{
-		Name:                "postgres",
-		FirstUserTableID:    16384,
-		TableIDStep:         8192,
-		FirstUserDatabaseID: 16384,
-		StoreRanges:         xuguStoreRanges,
-		FirstUserGsto:       FirstUserGsto,
-		SystemDatabases: []engine.Database{
-			{ID: InformationSchemaID, Name: "information_schema"},
-			{ID: MySQLID, Name: "mysql"},
-			{ID: SystemID, Name: SystemDatabase},
-		},
-	}
-	for _, t := range informationSchemaIDs {
-		p.SystemTables = append(p.SystemTables, engine.Table{ID: t.ID, DatabaseID: InformationSchemaID,
-			Database: "information_schema", Name: t.Name, Type: engine.SystemView})
-	}
-	for _, t := range systemTables {
-		p.SystemTables = append(p.SystemTables, engine.Table{ID: t.ID, DatabaseID: SystemID,
-			Database: SystemDatabase, Name: t.Name, Type: engine.SystemView})
-	}
+	p := sysemuProfile("postgres", 16384, 8192, 16384)
 	addPG(p, true)
 	return p
 }

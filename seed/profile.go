@@ -149,11 +149,20 @@ const FirstUserGsto = 201
 // table IDs from 1024 (MIN_USER_TABLE_ID), cached steps of 10, and every ID
 // below 1024 reserved for system tables.
 func Greptime() *engine.Profile {
+	p := sysemuProfile("greptime", 1024, 10, 1024)
+	addPG(p, false)
+	return p
+}
+
+// sysemuProfile is what every profile has: the system databases, the
+// INFORMATION_SCHEMA and SYS_* tables with their frozen IDs, and XuguDB's
+// reserved gsto_no blocks; name and the ID sequences' start and step differ.
+func sysemuProfile(name string, firstTable, step, firstDatabase uint64) *engine.Profile {
 	p := &engine.Profile{
-		Name:                "greptime",
-		FirstUserTableID:    1024,
-		TableIDStep:         10,
-		FirstUserDatabaseID: 1024,
+		Name:                name,
+		FirstUserTableID:    firstTable,
+		TableIDStep:         step,
+		FirstUserDatabaseID: firstDatabase,
 		StoreRanges:         xuguStoreRanges,
 		FirstUserGsto:       FirstUserGsto,
 		SystemDatabases: []engine.Database{
@@ -170,7 +179,6 @@ func Greptime() *engine.Profile {
 		p.SystemTables = append(p.SystemTables, engine.Table{ID: t.ID, DatabaseID: SystemID,
 			Database: SystemDatabase, Name: t.Name, Type: engine.SystemView})
 	}
-	addPG(p, false)
 	return p
 }
 
