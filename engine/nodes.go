@@ -178,8 +178,7 @@ func (e *Engine) nodeChange(ctx context.Context, a Actor, id uint64, kind string
 		c.next.setNode(&m)
 		c.next.nodeEvents = append(slices.Clip(c.old.nodeEvents), ev)
 		if kind == NodeWasDropped {
-			c.next.nodeLoad = cloneLoad(c.old.nodeLoad)
-			delete(c.next.nodeLoad, id)
+			delete(c.next.nodeLoad, id) // clone() copied the map
 		}
 		c.event(a, nodeEventKinds[kind], "", int64(id), int64(id))
 		return nil

@@ -237,21 +237,3 @@ func formatKey(row sql.Row, cols []int) string {
 	}
 	return strings.Join(parts, "-")
 }
-
-// rowCounts gives the planner each table's own exact row count where no
-// statistics were collected (go-mysql-server's default provider then says 0,
-// which makes a merge join over two full scans of system tables look free).
-type rowCounts struct{ sql.StatsProvider }
-
-func (r rowCounts) RowCount(ctx *sql.Context, sch, db string, t sql.Table) (uint64, error) {
-	n, err := r.StatsProvider.RowCount(ctx, sch, db, t)
-	if err != nil || n > 0 {
-		return n, err
-	}
-	if st, ok := t.(sql.StatisticsTable); ok {
-		if n, _, err := st.RowCount(ctx); err == nil {
-			return n, nil
-		}
-	}
-	return 0, nil
-}

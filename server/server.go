@@ -117,7 +117,6 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 	}).Build()
 	s.gms = sqle.New(a, &sqle.Config{})
 	a.Catalog.InfoSchema = &infoSchema{Database: a.Catalog.InfoSchema, s: s}
-	a.Catalog.StatsProvider = rowCounts{a.Catalog.StatsProvider}
 	ctx := s.newContext(context.Background())
 	a.Catalog.RegisterFunction(ctx, append(s.functions(), s.pgFunctions()...)...)
 	if err := s.setupAccounts(ctx); err != nil {
