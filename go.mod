@@ -36,3 +36,7 @@ require (
 	google.golang.org/protobuf v1.36.10 // indirect
 	gopkg.in/src-d/go-errors.v1 v1.0.0 // indirect
 )
+
+// third_party/vitess is dolthub/vitess at the required version with two wire
+// fixes (see third_party/vitess/SYSEMU_PATCHES.md).
+replace github.com/dolthub/vitess => ./third_party/vitess

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"strconv"
 	"strings"
+	"time"
 
 	gms "github.com/dolthub/go-mysql-server/server"
 	"github.com/dolthub/vitess/go/mysql"
@@ -21,7 +23,10 @@ var _ gms.Interceptor = (*interceptor)(nil)
 func (i *interceptor) Priority() int { return 0 }
 
 func (i *interceptor) Query(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) error {
-	return i.fix(c, chain.ComQuery(ctx, c, rewriteSystem(query), i.wrap(ctx, c, query, callback)))
+	start := time.Now()
+	err := i.fix(c, chain.ComQuery(ctx, c, rewrite(ctx, query), i.wrap(ctx, c, query, callback)))
+	i.s.logSlow(c, query, start, err)
+	return err
 }
 
 func (i *interceptor) fix(c *mysql.Conn, err error) error {
@@ -36,16 +41,20 @@ func (i *interceptor) fix(c *mysql.Conn, err error) error {
 }
 
 func (i *interceptor) ParsedQuery(chain gms.Chain, c *mysql.Conn, query string, parsed sqlparser.Statement, callback func(*sqltypes.Result, bool) error) error {
-	return i.fix(c, chain.ComQuery(context.Background(), c, query, i.wrap(context.Background(), c, query, callback)))
+	ctx := context.Background()
+	return i.fix(c, chain.ComQuery(ctx, c, rewrite(ctx, query), i.wrap(ctx, c, query, callback)))
 }
 
 func (i *interceptor) MultiQuery(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) (string, error) {
-	rest, err := chain.ComMultiQuery(ctx, c, rewriteSystem(query), i.wrap(ctx, c, query, callback))
-	return rest, i.fix(c, err)
+	start := time.Now()
+	rest, err := chain.ComMultiQuery(ctx, c, rewrite(ctx, query), i.wrap(ctx, c, query, callback))
+	err = i.fix(c, err)
+	i.s.logSlow(c, strings.TrimSuffix(query, rest), start, err)
+	return rest, err
 }
 
 func (i *interceptor) Prepare(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, prepare *mysql.PrepareData) ([]*querypb.Field, error) {
-	fields, err := chain.ComPrepare(ctx, c, rewriteSystem(query), prepare)
+	fields, err := chain.ComPrepare(ctx, c, rewrite(ctx, query), prepare)
 	return fields, i.fix(c, err)
 }
 
@@ -82,6 +91,61 @@ func (i *interceptor) wrap(ctx context.Context, c *mysql.Conn, query string, cal
 		}
 		return callback(res, more)
 	}
+}
+
+// rewrite applies every statement rewrite that works around the parser or
+// the planner before go-mysql-server sees the statement.
+func rewrite(ctx context.Context, query string) string {
+	return rewriteDistinctOrdinal(ctx, rewriteSystem(query))
+}
+
+// rewriteDistinctOrdinal replaces ORDER BY ordinals that point at a computed,
+// unaliased select expression of a SELECT DISTINCT with the expression
+// itself: go-mysql-server fails such a sort ("unable to find field with
+// index 2 in row of 1 columns"), and Grafana's value suggestions send exactly
+// that (SELECT DISTINCT QUOTE(c) FROM t ORDER BY 1 LIMIT 100). The expression
+// is aliased with its own text, so the column name the client sees is
+// unchanged, and sorted by that alias. Other statements pass untouched.
+func rewriteDistinctOrdinal(ctx context.Context, query string) string {
+	upper := strings.ToUpper(query)
+	if !strings.Contains(upper, "DISTINCT") || !strings.Contains(upper, "ORDER BY") {
+		return query
+	}
+	stmt, _, err := sqlparser.ParseOne(ctx, query)
+	if err != nil {
+		return query
+	}
+	sel, ok := stmt.(*sqlparser.Select)
+	if !ok || !sel.QueryOpts.Distinct {
+		return query
+	}
+	changed := false
+	for _, o := range sel.OrderBy {
+		v, ok := o.Expr.(*sqlparser.SQLVal)
+		if !ok || v.Type != sqlparser.IntVal {
+			continue
+		}
+		n, err := strconv.Atoi(string(v.Val))
+		if err != nil || n < 1 || n > len(sel.SelectExprs) {
+			continue
+		}
+		ae, ok := sel.SelectExprs[n-1].(*sqlparser.AliasedExpr)
+		if !ok || !ae.As.IsEmpty() {
+			continue
+		}
+		if _, isCol := ae.Expr.(*sqlparser.ColName); isCol {
+			continue
+		}
+		// Alias the expression with its own text (the column name the
+		// client would see anyway) and sort by the alias.
+		ae.As = sqlparser.NewColIdent(ae.InputExpression)
+		o.Expr = &sqlparser.ColName{Name: ae.As}
+		changed = true
+	}
+	if !changed {
+		return query
+	}
+	return sqlparser.String(sel)
 }
 
 // rewriteSystem quotes the database name SYSTEM where it qualifies a table

@@ -21,6 +21,7 @@ import (
 	"github.com/dolthub/go-mysql-server/sql/analyzer"
 	"github.com/dolthub/go-mysql-server/sql/information_schema"
 	"github.com/dolthub/go-mysql-server/sql/mysql_db"
+	"github.com/dolthub/vitess/go/mysql"
 	"github.com/sirupsen/logrus"
 
 	"github.com/sysemu/sysemu/engine"
@@ -41,6 +42,9 @@ type Config struct {
 	// MySQLListener and HTTPListener, when set, are used instead of listening
 	// on the addresses (tests pass 127.0.0.1:0 listeners).
 	MySQLListener, HTTPListener net.Listener
+	// SlowQuery is the duration from which a statement is logged at info
+	// and counted as slow (default 1s; negative disables).
+	SlowQuery time.Duration
 }
 
 func (c *Config) defaults() {
@@ -55,6 +59,9 @@ func (c *Config) defaults() {
 	}
 	if c.Version == "" {
 		c.Version = "8.0.33-sysemu"
+	}
+	if c.SlowQuery == 0 {
+		c.SlowQuery = time.Second
 	}
 }
 
@@ -95,6 +102,7 @@ type Server struct {
 	gms     *sqle.Engine
 	procs   sql.ExternalStoredProcedureRegistry
 	schemas schemaCache
+	stats   *wireStats
 
 	mysqlLn, httpLn net.Listener
 	mysqlSrv        *gms.Server
@@ -108,7 +116,8 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, eng: eng, log: log, procs: sql.NewExternalStoredProcedureRegistry()}
+	s := &Server{cfg: cfg, eng: eng, log: log, procs: sql.NewExternalStoredProcedureRegistry(),
+		stats: &wireStats{started: time.Now(), slowAfter: cfg.SlowQuery}}
 	for _, p := range append(s.procedures(), s.pgProcedures()...) {
 		s.procs.Register(p)
 	}
@@ -122,6 +131,7 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 	if err := s.setupAccounts(ctx); err != nil {
 		return nil, err
 	}
+	sql.SystemVariables.AddSystemVariables(extraSystemVariables(cfg.Version, false))
 	if err := sql.SystemVariables.AssignValues(map[string]any{
 		"version":         cfg.Version,
 		"version_comment": "sysemu: resource-ID allocator emulator",
@@ -208,9 +218,12 @@ func (s *Server) Serve() error {
 		Protocol: "tcp", Address: s.mysqlLn.Addr().String(), Listener: s.mysqlLn,
 		Version: s.cfg.Version, Options: []gms.Option{ic.Option()},
 		MaxLoggedQueryLen: -1,
-	}, s.gms, sql.NewContext, sessionBuilder, nil)
+	}, s.gms, sql.NewContext, s.sessionBuilder, s.stats)
 	if err != nil {
 		return err
+	}
+	if l, ok := s.mysqlSrv.Listener.(*mysql.Listener); ok {
+		l.Statistics = s.stats.statistics
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- s.mysqlSrv.Start() }()

@@ -53,11 +53,7 @@ func serve(args []string) error {
 		return err
 	}
 	log.SetLevel(lvl)
-	// go-mysql-server logs every connection on the global logger.
-	logrus.SetLevel(max(lvl, logrus.ErrorLevel))
-	if lvl >= logrus.DebugLevel {
-		logrus.SetLevel(lvl)
-	}
+	server.RouteLibraryLogs(logrus.StandardLogger(), log)
 
 	cfg := server.Config{MySQLAddr: cf.mysqlAddr, HTTPAddr: cf.httpAddr, User: cf.user, Password: cf.password}
 	if err := cfg.Validate(); err != nil {

@@ -57,7 +57,7 @@ func Start(t testing.TB, opts Options) *Instance {
 	}
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
-	logrus.SetLevel(logrus.ErrorLevel)
+	server.RouteLibraryLogs(logrus.StandardLogger(), log)
 	p, err := seed.Profile(opts.Profile)
 	if err != nil {
 		t.Fatal(err)
