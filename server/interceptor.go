@@ -65,7 +65,11 @@ func (i *interceptor) StmtExecute(ctx context.Context, chain gms.Chain, c *mysql
 // wrap adds the partition clause to SHOW CREATE TABLE of a partitioned
 // table; other statements pass through untouched.
 func (i *interceptor) wrap(ctx context.Context, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) func(*sqltypes.Result, bool) error {
-	if !strings.HasPrefix(strings.ToUpper(strings.TrimSpace(query)), "SHOW CREATE TABLE") {
+	upper := strings.ToUpper(strings.TrimSpace(query))
+	if isDescribe(upper) {
+		return unquoteDefaults(callback)
+	}
+	if !strings.HasPrefix(upper, "SHOW CREATE TABLE") {
 		return callback
 	}
 	stmt, _, err := sqlparser.ParseOne(ctx, query)
@@ -93,10 +97,62 @@ func (i *interceptor) wrap(ctx context.Context, c *mysql.Conn, query string, cal
 	}
 }
 
+// isDescribe reports whether an upper-cased statement lists a table's
+// columns (DESCRIBE t, SHOW [FULL] COLUMNS|FIELDS FROM t).
+func isDescribe(upper string) bool {
+	for _, p := range []string{"DESCRIBE ", "DESC ", "SHOW COLUMNS ", "SHOW FULL COLUMNS ", "SHOW FIELDS ", "SHOW FULL FIELDS "} {
+		if strings.HasPrefix(upper, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// unquoteDefaults prints literal string defaults in the Default column as
+// MySQL does (x, not 'x'; an empty string, not ''): go-mysql-server quotes
+// them, and tools that read DESCRIBE take the quotes for part of the value.
+func unquoteDefaults(callback func(*sqltypes.Result, bool) error) func(*sqltypes.Result, bool) error {
+	return func(res *sqltypes.Result, more bool) error {
+		col := -1
+		if res != nil {
+			for n, f := range res.Fields {
+				if f.Name == "Default" {
+					col = n
+				}
+			}
+		}
+		if col >= 0 {
+			for _, row := range res.Rows {
+				v := row[col]
+				if v.IsNull() {
+					continue
+				}
+				if s := v.ToString(); len(s) >= 2 && s[0] == '\'' && s[len(s)-1] == '\'' {
+					row[col] = sqltypes.MakeTrusted(v.Type(), []byte(strings.ReplaceAll(s[1:len(s)-1], "''", "'")))
+				}
+			}
+		}
+		return callback(res, more)
+	}
+}
+
 // rewrite applies every statement rewrite that works around the parser or
 // the planner before go-mysql-server sees the statement.
 func rewrite(ctx context.Context, query string) string {
-	return rewriteDistinctOrdinal(ctx, rewriteSystem(query))
+	return rewriteDistinctOrdinal(ctx, rewriteSystem(rewriteMariaDBComment(query)))
+}
+
+// rewriteMariaDBComment turns a leading /*M!NNNNNN ... */ into a plain
+// comment. MySQL reads it as one; MariaDB runs the body only from version
+// NNNNNN on, and mariadb-dump starts every dump with
+// /*M!999999\- enable the sandbox mode */, which the parser would otherwise
+// run as SQL.
+func rewriteMariaDBComment(query string) string {
+	trimmed := strings.TrimLeft(query, " \t\r\n")
+	if !strings.HasPrefix(trimmed, "/*M!") {
+		return query
+	}
+	return "/* M!" + trimmed[len("/*M!"):]
 }
 
 // rewriteDistinctOrdinal replaces ORDER BY ordinals that point at a computed,
