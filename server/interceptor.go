@@ -109,7 +109,7 @@ func isDescribe(upper string) bool {
 }
 
 // unquoteDefaults prints literal string defaults in the Default column as
-// MySQL does (x, not 'x'; an empty string, not ”): go-mysql-server quotes
+// MySQL does (x, not 'x'; an empty string, not two quotes): go-mysql-server quotes
 // them, and tools that read DESCRIBE take the quotes for part of the value.
 func unquoteDefaults(callback func(*sqltypes.Result, bool) error) func(*sqltypes.Result, bool) error {
 	return func(res *sqltypes.Result, more bool) error {
