@@ -75,6 +75,7 @@ func (d *userDatabase) create(ctx *sql.Context, name string, sch sql.PrimaryKeyS
 		spec.PrimaryKey = append(spec.PrimaryKey, sch.Schema[i].Name)
 	}
 	sess := sessionOf(ctx)
+	var autoIncrement uint64
 	if n := sess.creating; n != nil && strings.EqualFold(n.Name(), name) {
 		for _, def := range n.Indexes() {
 			if !def.IsPrimary() && !def.IsFullText() && !def.IsSpatial() && !def.IsVector() && def.Name != "" {
@@ -82,9 +83,12 @@ func (d *userDatabase) create(ctx *sql.Context, name string, sch sql.PrimaryKeyS
 			}
 		}
 		if v, ok := n.TableOpts["auto_increment"].(uint64); ok {
-			spec.AutoIncrement = v
+			autoIncrement = v
 		}
 		sess.creating = nil
+	}
+	if err := identitySpec(ctx, &spec, autoIncrement); err != nil {
+		return err
 	}
 	p, err := d.partition(ctx)
 	if err != nil {

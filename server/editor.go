@@ -22,6 +22,8 @@ type editor struct {
 	// inserted the key, false if it deleted it.
 	live   map[string]bool
 	unique []map[string]bool
+	// identity is set once the statement drew an identity value.
+	identity bool
 }
 
 var _ sql.TableEditor = (*editor)(nil)
@@ -34,7 +36,7 @@ func newEditor(t *userTable) *editor {
 func (e *editor) StatementBegin(*sql.Context) {}
 
 func (e *editor) reset() {
-	e.edits, e.rows = nil, nil
+	e.edits, e.rows, e.identity = nil, nil, false
 	clear(e.live)
 	for i := range e.unique {
 		e.unique[i] = nil
@@ -54,6 +56,10 @@ func (e *editor) StatementComplete(ctx *sql.Context) error {
 	var dup *engine.DuplicateKeyError
 	if errors.As(err, &dup) {
 		return e.dupError(e.rows[dup.Edit], dup.Index)
+	}
+	if err == nil && e.identity {
+		// The replication trigger: once per statement, after it committed.
+		err = e.t.eng.IdentityStatementDone(ctx, e.t.t.ID, e.t.srv.identityCaller(ctx))
 	}
 	return toSQLError(err)
 }

@@ -19,6 +19,9 @@ type session struct {
 	// prevDB is the database before the last SetCurrentDatabase, so a
 	// COM_INIT_DB refused by UseDatabase leaves the session where it was.
 	prevDB string
+	// lastIdentity is the last identity value this session generated
+	// (SCOPE_IDENTITY(), @@IDENTITY); nil before any.
+	lastIdentity *int64
 }
 
 func newSession(base *sql.BaseSession) *session {
