@@ -464,7 +464,18 @@ func (e *Engine) reassign(ctx context.Context, t *Table, rt *tableRuntime, node 
 		return false, nil
 	}
 	c.Fresh, c.HW = false, *c.Last
-	if err := e.putCounter(ctx, t.ID, node, c, &p); err != nil {
+	err := e.update(ctx, func(ch *change) error {
+		for _, r := range c.Ranges {
+			if !inRanges(rs, r.Hi) {
+				ch.event(Actor{User: "replication"}, EventIdentityRange, identitySeq(t, node), r.Lo, r.Hi)
+			}
+		}
+		if err := putJSON(ch.tx, identKey(t.ID), &p); err != nil {
+			return err
+		}
+		return putJSON(ch.tx, counterKey(t.ID, node), c)
+	})
+	if err != nil {
 		return false, err
 	}
 	rt.pool, rt.counters[node] = p, c
@@ -681,6 +692,7 @@ func (e *Engine) ManageIdentityRange(ctx context.Context, a Actor, db, name, mod
 		}
 	}
 	pool := identityPool{Mode: mode, NextSeed: rt.pool.NextSeed}
+	var events []Event // the ranges assigned
 	counters := map[uint64]*identityCounter{}
 	switch mode {
 	case IdentityNone:
@@ -716,6 +728,9 @@ func (e *Engine) ManageIdentityRange(ctx context.Context, a Actor, db, name, mod
 			}
 			c := counters[n.ID]
 			c.Ranges = []IdentityRange{{pool.NextSeed, pool.NextSeed + size}, {pool.NextSeed + size, pool.NextSeed + 2*size}}
+			for _, r := range c.Ranges {
+				events = append(events, Event{Sequence: identitySeq(t, n.ID), Old: r.Lo, New: r.Hi})
+			}
 			c.set(pool.NextSeed)
 			c.Fresh, c.HW = false, pool.NextSeed
 			pool.NextSeed += 2 * size
@@ -734,6 +749,9 @@ func (e *Engine) ManageIdentityRange(ctx context.Context, a Actor, db, name, mod
 			}
 		}
 		ch.event(a, EventIdentityRanges, identitySeq(t, 0), base.current(ident), pool.NextSeed)
+		for _, ev := range events {
+			ch.event(a, EventIdentityRange, ev.Sequence, ev.Old, ev.New)
+		}
 		return nil
 	})
 	if err == nil {

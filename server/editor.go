@@ -24,6 +24,8 @@ type editor struct {
 	unique []map[string]bool
 	// identity is set once the statement drew an identity value.
 	identity bool
+	// truncated is set by TRUNCATE, whose reset to the seed stands.
+	truncated bool
 }
 
 var _ sql.TableEditor = (*editor)(nil)
@@ -222,6 +224,10 @@ func (e *editor) Update(ctx *sql.Context, old, new sql.Row) error {
 }
 
 func (e *editor) SetAutoIncrementValue(ctx *sql.Context, v uint64) error {
+	if e.truncated {
+		e.truncated = false
+		return nil
+	}
 	return toSQLError(e.t.eng.SetAutoIncrement(ctx, e.t.t.ID, v))
 }
 

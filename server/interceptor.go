@@ -45,7 +45,12 @@ func (i *interceptor) MultiQuery(ctx context.Context, chain gms.Chain, c *mysql.
 }
 
 func (i *interceptor) Prepare(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, prepare *mysql.PrepareData) ([]*querypb.Field, error) {
-	fields, err := chain.ComPrepare(ctx, c, rewrite(query), prepare)
+	// The handler parses PrepareStmt again at every execution.
+	query = rewrite(query)
+	if prepare != nil {
+		prepare.PrepareStmt = query
+	}
+	fields, err := chain.ComPrepare(ctx, c, query, prepare)
 	return fields, i.fix(c, err)
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/go-mysql-server/sql/plan"
@@ -44,6 +45,14 @@ func sessionOf(ctx *sql.Context) *session {
 		return s
 	}
 	return newSession(sql.NewBaseSession())
+}
+
+// Warnings lists the statement's warnings in the order they were raised,
+// as MySQL's SHOW WARNINGS does (go-mysql-server lists the newest first).
+func (s *session) Warnings() []*sql.Warning {
+	w := s.BaseSession.Warnings()
+	slices.Reverse(w)
+	return w
 }
 
 func (s *session) editor(t *userTable) *editor {

@@ -143,7 +143,10 @@ func (t *userTable) AutoIncrementSetter(ctx *sql.Context) sql.AutoIncrementSette
 	return t.editor(ctx)
 }
 
+// Truncate removes the rows and resets the identity counters to the seed
+// (go-mysql-server then sets AUTO_INCREMENT to 1, which the editor ignores).
 func (t *userTable) Truncate(ctx *sql.Context) (int, error) {
+	t.editor(ctx).truncated = true
 	n, err := t.eng.TruncateTableAs(ctx, actor(ctx), t.t.Database, t.t.Name)
 	return int(n), toSQLError(err)
 }

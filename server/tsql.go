@@ -31,14 +31,14 @@ func rewrite(query string) string {
 
 var (
 	dbccCheckident = regexp.MustCompile(`(?is)^\s*DBCC\s+CHECKIDENT\s*\(\s*('[^']*'|"[^"]*"|[\w.\[\]` + "`" + `]+)\s*` +
-		`(?:,\s*(NORESEED|RESEED)\s*(?:,\s*(-?\d+)\s*)?)?\)\s*(WITH\s+NO_INFOMSGS)?\s*;?\s*$`)
+		`(?:,\s*'?(NORESEED|RESEED)'?\s*(?:,\s*(-?\d+)\s*)?)?\)\s*(WITH\s+NO_INFOMSGS)?\s*;?\s*$`)
 	identityInsert = regexp.MustCompile(`(?is)^\s*SET\s+IDENTITY_INSERT\s+([\w.\[\]` + "`" + `]+)\s+(ON|OFF)\s*;?\s*$`)
-	identityWord   = regexp.MustCompile(`(?i)\bIDENTITY\b`)
 	createTable    = regexp.MustCompile(`(?is)^\s*CREATE\s+(TEMPORARY\s+)?TABLE\b`)
 )
 
 func rewriteTSQL(query string) string {
-	if !strings.Contains(query, "@@") && !identityWord.MatchString(query) && !strings.Contains(strings.ToUpper(query), "DBCC") {
+	upper := strings.ToUpper(query)
+	if !strings.Contains(upper, "IDENTITY") && !strings.Contains(upper, "DBCC") {
 		return query
 	}
 	if m := dbccCheckident.FindStringSubmatch(query); m != nil {
