@@ -327,8 +327,7 @@ func (e *Engine) NextIdentity(ctx context.Context, id uint64, who IdentityCaller
 			c.Fresh = false
 		}
 		if v > c.HW {
-			c.HW = v
-			return v, e.putCounter(ctx, id, node, c, nil)
+			return v, e.reserve(ctx, id, node, c, v, ident.Incr, identityLimit(ident, c, auto))
 		}
 		return v, nil
 	}
@@ -346,21 +345,34 @@ func (e *Engine) NextIdentity(ctx context.Context, id uint64, who IdentityCaller
 	c.set(v)
 	c.Fresh = false
 	if v > c.HW {
-		limit := ident.Max
-		if auto {
-			limit = c.Ranges[len(c.Ranges)-1].Hi
-		}
-		c.HW = v
-		if n := int64(e.identityCache - 1); limit-v >= 0 && (limit-v)/ident.Incr > n {
-			c.HW = v + n*ident.Incr
-		} else {
-			c.HW = limit
-		}
-		if err := e.putCounter(ctx, id, node, c, nil); err != nil {
+		if err := e.reserve(ctx, id, node, c, v, ident.Incr, identityLimit(ident, c, auto)); err != nil {
 			return 0, err
 		}
 	}
 	return v, nil
+}
+
+// identityLimit is the highest value c may ever reserve: the end of its
+// ranges in mode auto, else the type's maximum.
+func identityLimit(ident *Identity, c *identityCounter, auto bool) int64 {
+	if auto && len(c.Ranges) > 0 {
+		return c.Ranges[len(c.Ranges)-1].Hi
+	}
+	return ident.Max
+}
+
+// reserve persists a block of values from v up (at most the cache size, at
+// most limit) before v is used: after a crash the counter resumes above
+// the block, so a value is never handed out twice.
+func (e *Engine) reserve(ctx context.Context, id, node uint64, c *identityCounter, v, incr, limit int64) error {
+	c.HW = v
+	if n := int64(e.identityCache - 1); limit > v {
+		c.HW = limit
+		if (limit-v)/incr > n {
+			c.HW = v + n*incr
+		}
+	}
+	return e.putCounter(ctx, id, node, c, nil)
 }
 
 func inRanges(rs []IdentityRange, v int64) bool {

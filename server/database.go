@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -96,6 +97,10 @@ func (d *userDatabase) create(ctx *sql.Context, name string, sch sql.PrimaryKeyS
 	}
 	spec.Partition = p
 	_, err = d.s.eng.CreateTable(ctx, spec)
+	if errors.Is(err, engine.ErrTableExists) {
+		// go-mysql-server's kind, so CREATE TABLE IF NOT EXISTS succeeds.
+		return sql.ErrTableAlreadyExists.New(name)
+	}
 	return toSQLError(err)
 }
 

@@ -164,6 +164,9 @@ func fixGMSError(err error, db string) error {
 		}
 		return mysql.NewSQLError(erNoSuchTable, "42S02", "Table '%s' doesn't exist", rest)
 	}
+	if rest, ok := after("table with name "); ok && strings.HasSuffix(rest, " already exists") {
+		return mysql.NewSQLError(erTableExists, "42S01", "Table '%s' already exists", strings.TrimSuffix(rest, " already exists"))
+	}
 	if rest, ok := after("database not found: "); ok {
 		return mysql.NewSQLError(erBadDB, "42000", "Unknown database '%s'", rest)
 	}
