@@ -148,6 +148,18 @@ func TestIdentityOverflow(t *testing.T) {
 		t.Fatalf("NUMERIC(3,0) identity max %s, want 999", got)
 	}
 	wantErr(t, c, "DBCC CHECKIDENT ('num', RESEED, 1000)", 30031, "22003", "data type numeric(3,0)")
+	// Declarations sysemu cannot serve are refused, and leave no table.
+	wantErr(t, c, "CREATE TABLE neg (id INT IDENTITY(-5, 1) PRIMARY KEY)", 1210, "HY000", "seed -5 is outside 0..2147483647")
+	wantErr(t, c, "CREATE TABLE zero (id INT IDENTITY(1, 0) PRIMARY KEY)", 1210, "HY000", "increment 0 must be positive")
+	if n := one(t, c, "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_NAME IN ('neg', 'zero')"); n != "0" {
+		t.Fatalf("refused tables exist: %s", n)
+	}
+	// ALTER TABLE ... AUTO_INCREMENT = n sets the next value.
+	exec(t, c, "CREATE TABLE a (id INT AUTO_INCREMENT PRIMARY KEY, v INT) AUTO_INCREMENT = 50", "INSERT INTO a (v) VALUES (1)",
+		"ALTER TABLE a AUTO_INCREMENT = 90", "INSERT INTO a (v) VALUES (2)")
+	if got := fmt.Sprint(mustRows(t, c, "SELECT id FROM a ORDER BY id")); got != "[[50] [90]]" {
+		t.Fatalf("AUTO_INCREMENT seed and ALTER: %s", got)
+	}
 }
 
 // rangeEvents returns the ranges each node of table db.t was ever assigned.
@@ -445,4 +457,25 @@ func TestIdentityKill9(t *testing.T) {
 	if len(acked) < 5*50 {
 		t.Fatalf("only %d rows acknowledged over 5 cycles", len(acked))
 	}
+}
+
+// The mariadb CLI prints CHECKIDENT's messages as a result and, with
+// --show-warnings, as notes; a T-SQL script runs as written.
+func TestIdentityCLI(t *testing.T) {
+	client := cliClient(t)
+	p := binStart(t, binBuild(t), t.TempDir())
+	const done = "DBCC execution completed. If DBCC printed error messages, contact your system administrator."
+	cliMust(t, client, p, `CREATE DATABASE s;
+USE s;
+CREATE TABLE t (id INT IDENTITY(100, 10) PRIMARY KEY, v VARCHAR(8));
+INSERT INTO t (v) VALUES ('a'), ('b');
+SELECT IDENT_CURRENT('t'), IDENT_SEED('t'), IDENT_INCR('t'), SCOPE_IDENTITY();
+DBCC CHECKIDENT ('t', RESEED, 500);
+INSERT INTO t (v) VALUES ('c');
+SELECT id FROM t WHERE v = 'c';
+`, "110\t100\t10\t110\n"+
+		"Checking identity information: current identity value '110'.\n"+done+"\n"+
+		"Note (Code 7998): Checking identity information: current identity value '110'.\n"+
+		"Note (Code 2528): "+done+"\n"+
+		"510\n", "--show-warnings")
 }
