@@ -50,7 +50,7 @@ func nodeOf(ctx *sql.Context) uint64 {
 // identityCaller is who inserts: the session's node and whether ranges may
 // be reassigned on the Publisher (the admin privilege, SQL Server's db_owner).
 func (s *Server) identityCaller(ctx *sql.Context) engine.IdentityCaller {
-	return engine.IdentityCaller{Node: nodeOf(ctx), Admin: s.requireAdmin(ctx) == nil}
+	return engine.IdentityCaller{Node: nodeOf(ctx), Admin: func() bool { return s.requireAdmin(ctx) == nil }}
 }
 
 // identitySpec declares a new table's identity: its AUTO_INCREMENT column,
