@@ -268,15 +268,8 @@ func (rt *tableRuntime) counter(node uint64) *identityCounter {
 	return c
 }
 
-func (e *Engine) putCounter(ctx context.Context, id, node uint64, c *identityCounter, pool *identityPool) error {
-	return e.st.Update(ctx, func(tx store.Tx) error {
-		if pool != nil {
-			if err := putJSON(tx, identKey(id), pool); err != nil {
-				return err
-			}
-		}
-		return putJSON(tx, counterKey(id, node), c)
-	})
+func (e *Engine) putCounter(ctx context.Context, id, node uint64, c *identityCounter) error {
+	return e.st.Update(ctx, func(tx store.Tx) error { return putJSON(tx, counterKey(id, node), c) })
 }
 
 // IdentityCaller is who asks for identity values: the session's node, and
@@ -375,7 +368,7 @@ func (e *Engine) reserve(ctx context.Context, id, node uint64, c *identityCounte
 			c.HW = v + n*incr
 		}
 	}
-	return e.putCounter(ctx, id, node, c, nil)
+	return e.putCounter(ctx, id, node, c)
 }
 
 func inRanges(rs []IdentityRange, v int64) bool {
@@ -477,6 +470,9 @@ func (e *Engine) reassign(ctx context.Context, t *Table, rt *tableRuntime, node 
 		}
 	default:
 		return false, nil
+	}
+	if c.Last == nil {
+		c.set(last)
 	}
 	c.Fresh, c.HW = false, *c.Last
 	err := e.update(ctx, func(ch *change) error {
@@ -882,7 +878,7 @@ func (e *Engine) FlushIdentities(ctx context.Context) error {
 					continue
 				}
 				c.HW = *c.Last
-				if err := e.putCounter(ctx, id, n, c, nil); err != nil {
+				if err := e.putCounter(ctx, id, n, c); err != nil {
 					return err
 				}
 			}
