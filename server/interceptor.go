@@ -24,7 +24,7 @@ func (i *interceptor) Priority() int { return 0 }
 
 func (i *interceptor) Query(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) error {
 	start := time.Now()
-	err := i.fix(c, chain.ComQuery(ctx, c, rewrite(ctx, query), i.wrap(ctx, c, query, callback)))
+	err := i.fix(c, chain.ComQuery(ctx, c, rewrite(query), i.wrap(ctx, c, query, callback)))
 	i.s.logSlow(c, query, start, err)
 	return err
 }
@@ -42,19 +42,24 @@ func (i *interceptor) fix(c *mysql.Conn, err error) error {
 
 func (i *interceptor) ParsedQuery(chain gms.Chain, c *mysql.Conn, query string, parsed sqlparser.Statement, callback func(*sqltypes.Result, bool) error) error {
 	ctx := context.Background()
-	return i.fix(c, chain.ComQuery(ctx, c, rewrite(ctx, query), i.wrap(ctx, c, query, callback)))
+	return i.fix(c, chain.ComQuery(ctx, c, rewrite(query), i.wrap(ctx, c, query, callback)))
 }
 
 func (i *interceptor) MultiQuery(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) (string, error) {
 	start := time.Now()
-	rest, err := chain.ComMultiQuery(ctx, c, rewrite(ctx, query), i.wrap(ctx, c, query, callback))
+	rest, err := chain.ComMultiQuery(ctx, c, rewrite(query), i.wrap(ctx, c, query, callback))
 	err = i.fix(c, err)
 	i.s.logSlow(c, strings.TrimSuffix(query, rest), start, err)
 	return rest, err
 }
 
 func (i *interceptor) Prepare(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, prepare *mysql.PrepareData) ([]*querypb.Field, error) {
-	fields, err := chain.ComPrepare(ctx, c, rewrite(ctx, query), prepare)
+	// The handler parses PrepareStmt again at every execution.
+	query = rewrite(query)
+	if prepare != nil {
+		prepare.PrepareStmt = query
+	}
+	fields, err := chain.ComPrepare(ctx, c, query, prepare)
 	return fields, i.fix(c, err)
 }
 
@@ -136,12 +141,6 @@ func unquoteDefaults(callback func(*sqltypes.Result, bool) error) func(*sqltypes
 	}
 }
 
-// rewrite applies every statement rewrite that works around the parser or
-// the planner before go-mysql-server sees the statement.
-func rewrite(ctx context.Context, query string) string {
-	return rewriteDistinctOrdinal(ctx, rewriteSystem(rewriteMariaDBComment(query)))
-}
-
 // rewriteMariaDBComment turns a leading /*M!NNNNNN ... */ into a plain
 // comment. MySQL reads it as one; MariaDB runs the body only from version
 // NNNNNN on, and mariadb-dump starts every dump with
@@ -162,12 +161,12 @@ func rewriteMariaDBComment(query string) string {
 // that (SELECT DISTINCT QUOTE(c) FROM t ORDER BY 1 LIMIT 100). The expression
 // is aliased with its own text, so the column name the client sees is
 // unchanged, and sorted by that alias. Other statements pass untouched.
-func rewriteDistinctOrdinal(ctx context.Context, query string) string {
+func rewriteDistinctOrdinal(query string) string {
 	upper := strings.ToUpper(query)
 	if !strings.Contains(upper, "DISTINCT") || !strings.Contains(upper, "ORDER BY") {
 		return query
 	}
-	stmt, _, err := sqlparser.ParseOne(ctx, query)
+	stmt, _, err := sqlparser.ParseOne(context.Background(), query)
 	if err != nil {
 		return query
 	}

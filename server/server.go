@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -42,6 +43,14 @@ type Config struct {
 	// MySQLListener and HTTPListener, when set, are used instead of listening
 	// on the addresses (tests pass 127.0.0.1:0 listeners).
 	MySQLListener, HTTPListener net.Listener
+	// TLSCert and TLSKey are PEM files; with them the server offers TLS
+	// (and caching_sha2_password accounts can log in).
+	TLSCert, TLSKey string
+	// RequireTLS refuses connections that do not switch to TLS.
+	RequireTLS bool
+	// HTTPToken, when set, is the bearer token every HTTP request needs. It
+	// is required when the HTTP address is not loopback.
+	HTTPToken string
 	// SlowQuery is the duration from which a statement is logged at info
 	// and counted as slow (default 1s; negative disables).
 	SlowQuery time.Duration
@@ -68,6 +77,9 @@ func (c *Config) defaults() {
 // Validate refuses to expose an account without a password beyond loopback.
 func (c Config) Validate() error {
 	c.defaults()
+	if c.HTTPAddr != "-" && !isLoopback(c.HTTPAddr) && c.HTTPToken == "" {
+		return fmt.Errorf("refusing to serve HTTP on %s without a token: set --http-token (or listen on 127.0.0.1)", c.HTTPAddr)
+	}
 	if c.Password != "" {
 		return nil
 	}
@@ -97,6 +109,7 @@ func isLoopback(addr string) bool {
 // Server is one sysemu node's SQL and HTTP faces.
 type Server struct {
 	cfg     Config
+	tls     *tls.Config
 	eng     *engine.Engine
 	log     *logrus.Logger
 	gms     *sqle.Engine
@@ -116,9 +129,13 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, eng: eng, log: log, procs: sql.NewExternalStoredProcedureRegistry(),
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, tls: tlsCfg, eng: eng, log: log, procs: sql.NewExternalStoredProcedureRegistry(),
 		stats: &wireStats{started: time.Now(), slowAfter: cfg.SlowQuery}}
-	for _, p := range append(s.procedures(), s.pgProcedures()...) {
+	for _, p := range append(append(s.procedures(), s.pgProcedures()...), s.identityProcedures()...) {
 		s.procs.Register(p)
 	}
 	a := analyzer.NewBuilder(&provider{s}).AddOverrides(sql.EngineOverrides{
@@ -127,12 +144,14 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 	s.gms = sqle.New(a, &sqle.Config{})
 	a.Catalog.InfoSchema = &infoSchema{Database: a.Catalog.InfoSchema, s: s}
 	ctx := s.newContext(context.Background())
-	a.Catalog.RegisterFunction(ctx, append(s.functions(), s.pgFunctions()...)...)
+	a.Catalog.RegisterFunction(ctx, append(append(s.functions(), s.pgFunctions()...), s.identityFunctions()...)...)
 	if err := s.setupAccounts(ctx); err != nil {
 		return nil, err
 	}
-	sql.SystemVariables.AddSystemVariables(extraSystemVariables(cfg.Version, false))
+	sql.SystemVariables.AddSystemVariables(identityVariables)
+	sql.SystemVariables.AddSystemVariables(extraSystemVariables(cfg.Version, tlsCfg != nil))
 	if err := sql.SystemVariables.AssignValues(map[string]any{
+		varNodeID:         int64(eng.NodeID()),
 		"version":         cfg.Version,
 		"version_comment": "sysemu: resource-ID allocator emulator",
 	}); err != nil {
@@ -187,7 +206,7 @@ func (s *Server) userTable(ctx *sql.Context, t *engine.Table) (*userTable, error
 	if err != nil {
 		return nil, err
 	}
-	return &userTable{t: t, ts: ts, eng: s.eng}, nil
+	return &userTable{t: t, ts: ts, eng: s.eng, srv: s}, nil
 }
 
 // infoSchema is go-mysql-server's information_schema with TABLES replaced
@@ -218,6 +237,7 @@ func (s *Server) Serve() error {
 		Protocol: "tcp", Address: s.mysqlLn.Addr().String(), Listener: s.mysqlLn,
 		Version: s.cfg.Version, Options: []gms.Option{ic.Option()},
 		MaxLoggedQueryLen: -1,
+		TLSConfig:         s.tls, RequireSecureTransport: s.cfg.RequireTLS,
 	}, s.gms, sql.NewContext, s.sessionBuilder, s.stats)
 	if err != nil {
 		return err
@@ -281,6 +301,9 @@ func (s *Server) Close(timeout time.Duration) error {
 			}
 		}
 		s.gms.Close()
+		if ferr := s.eng.FlushIdentities(context.Background()); ferr != nil {
+			s.log.WithError(ferr).Warn("writing identity counters back")
+		}
 	})
 	return err
 }

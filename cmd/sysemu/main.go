@@ -14,13 +14,18 @@ import (
 const usage = `usage:
   sysemu serve [--data-dir DIR] [--mysql-addr ADDR] [--http-addr ADDR] [--user U] [--password P]
                [--profile NAME] [--scenario NAME] [--log-level LEVEL] [--pg-map-version N]
+               [--tls-cert F --tls-key F] [--require-tls] [--http-token T] [--slow-query D]
+               [--config FILE.toml] [--nodes N] [--copy-num N] [--store-rows N] [--identity-cache N]
+  sysemu config print [serve flags]     the effective serve settings as TOML
   sysemu seed list
   sysemu seed apply NAME [--mysql-addr ADDR] [--user U] [--password P]
   sysemu snapshot save FILE [--http-addr ADDR] [--user U] [--password P]
   sysemu snapshot restore FILE [--force] [--http-addr ADDR] [--user U] [--password P]
   sysemu filenode-map dump FILE [--pg-map-version N]
 
-The password may also come from the SYSEMU_PASSWORD environment variable.
+Every serve flag may also come from the environment (SYSEMU_DATA_DIR for
+--data-dir, ...) or the TOML config file (data_dir = "..."):
+flags > environment > file > defaults.
 `
 
 func main() {
@@ -34,6 +39,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "seed":
 		err = seedCmd(os.Args[2:])
+	case "config":
+		err = configCmd(os.Args[2:])
 	case "snapshot":
 		err = snapshotCmd(os.Args[2:])
 	case "filenode-map":

@@ -29,6 +29,8 @@ public class JdbcClient {
         try (Connection c = DriverManager.getConnection(base + "?user=root&password=")) {
             try (Statement s = c.createStatement()) {
                 s.execute("CREATE DATABASE jdbc");
+                s.execute("CREATE TABLE jdbc.ledger (id INT IDENTITY(1000, 5) PRIMARY KEY, amount INT)");
+                s.execute("INSERT INTO jdbc.ledger (amount) VALUES (1), (2)");
                 s.execute("CREATE TABLE jdbc.accounts (id BIGINT PRIMARY KEY AUTO_INCREMENT, owner VARCHAR(40) NOT NULL, balance DECIMAL(12,2), opened DATETIME, UNIQUE KEY owner_uk (owner))");
             }
         }
@@ -58,6 +60,13 @@ public class JdbcClient {
                     check(false, mode + " missing table did not fail");
                 } catch (SQLException e) {
                     check(e.getErrorCode() == 1146 && "42S02".equals(e.getSQLState()), mode + " missing table: " + e.getErrorCode() + " " + e.getSQLState());
+                }
+                try (CallableStatement cs = c.prepareCall("{call checkident(?)}")) {
+                    // SQL Server's DBCC CHECKIDENT through JDBC's escape.
+                    cs.setString(1, "ledger");
+                    check(cs.execute(), mode + " checkident returns a result");
+                    ResultSet rs = cs.getResultSet();
+                    check(rs.next() && rs.getString(1).contains("current identity value '1005'"), mode + " checkident message");
                 }
                 try (CallableStatement cs = c.prepareCall("{call recovery_mode(?)}")) {
                     cs.setString(1, "on");
@@ -91,17 +100,17 @@ public class JdbcClient {
             column(md.getSchemas(), "TABLE_SCHEM");
             List<String> types = column(md.getTableTypes(), "TABLE_TYPE");
             check(types.contains("TABLE"), "table types " + types);
-            check(column(md.getTables("jdbc", null, "%", new String[] {"TABLE"}), "TABLE_NAME").equals(List.of("accounts")), "user tables");
+            check(column(md.getTables("jdbc", null, "%", new String[] {"TABLE"}), "TABLE_NAME").equals(List.of("accounts", "ledger")), "user tables");
             List<String> sys = column(md.getTables("SYSTEM", null, "%", null), "TABLE_NAME");
             check(sys.contains("SYS_ID_EVENTS") && sys.size() >= 5, "SYSTEM tables " + sys);
             // GreptimeDB names its information_schema tables in lower case.
             List<String> is = column(md.getTables("information_schema", null, "TABLES", null), "TABLE_NAME");
             check(is.size() == 1 && is.get(0).equalsIgnoreCase("TABLES"), "information_schema.TABLES " + is);
-            check(column(md.getTables("jdbc", null, "%", null), "TABLE_TYPE").equals(List.of("TABLE")), "TABLE_TYPE of a user table");
+            check(column(md.getTables("jdbc", null, "%", null), "TABLE_TYPE").equals(List.of("TABLE", "TABLE")), "TABLE_TYPE of user tables");
             check(column(md.getTables("information_schema", null, "TABLES", null), "TABLE_TYPE").equals(List.of("SYSTEM VIEW")), "TABLE_TYPE of information_schema.TABLES");
 
             Map<String, List<String>> targets = new LinkedHashMap<>();
-            targets.put("jdbc", List.of("accounts"));
+            targets.put("jdbc", List.of("accounts", "ledger"));
             targets.put("information_schema", List.of("TABLES"));
             targets.put("SYSTEM", sys);
             for (Map.Entry<String, List<String>> e : targets.entrySet()) {
