@@ -55,6 +55,7 @@ const (
 	erNoDB           = 1046
 	erUnknownSysVar  = 1193
 	erQueryInterrupt = 1317
+	erCommandDenied  = 1142
 	erWrongFieldSpec = 1063
 	erSPWrongArgs    = 1318
 )
@@ -184,6 +185,8 @@ func fixGMSError(err error, db string) error {
 		return mysql.NewSQLError(erUnknownSysVar, "HY000", "Unknown system variable '%s", strings.TrimPrefix(rest, "@@"))
 	}
 	switch {
+	case strings.HasPrefix(msg, "command denied to user "):
+		return mysql.NewSQLError(erCommandDenied, "42000", "%s", msg)
 	case strings.HasSuffix(msg, "context canceled"):
 		return mysql.NewSQLError(erQueryInterrupt, "70100", "Query execution was interrupted")
 	case msg == "no database selected":

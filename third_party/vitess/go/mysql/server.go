@@ -493,7 +493,11 @@ func (l *Listener) handle(ctx context.Context, conn net.Conn, connectionID uint3
 		}
 	} else {
 		if l.RequireSecureTransport {
-			c.writeErrorPacketFromError(vterrors.Errorf(vtrpc.Code_UNAVAILABLE, "server does not allow insecure connections, client must use SSL/TLS"))
+			// sysemu patch: MySQL's 3159, and the connection ends here
+			// (upstream wrote the error and went on authenticating, so a
+			// client that ignored it got a plaintext session).
+			c.writeErrorPacket(3159, "HY000", "Connections using insecure transport are prohibited while --require_secure_transport=ON.")
+			return
 		}
 		connCountByTLSVer.Add(versionNoTLS, 1)
 		defer connCountByTLSVer.Add(versionNoTLS, -1)
