@@ -84,6 +84,16 @@ DEALLOCATE PREPARE s;
 		// --compress falls back to an uncompressed session that works.
 		cliMust(t, client, p, "", "3\n", "--compress", "shop", "-e", "SELECT COUNT(*) FROM orders")
 	})
+	t.Run("tls and caching_sha2_password", func(t *testing.T) {
+		cliMust(t, client, p, "CREATE USER 'sha'@'%' IDENTIFIED WITH caching_sha2_password BY 'sha-pw';\n", "")
+		out, err := cliRun(t, client, p, "", "-usha", "-psha-pw", "--ssl", "-e", "status")
+		if err != nil || !strings.Contains(out, "SSL:\t\t\tCipher in use is ") || !strings.Contains(out, "Current user:\t\tsha@") {
+			t.Fatalf("TLS session as a caching_sha2_password user: %v\n%s", err, out)
+		}
+		if out, err := cliRun(t, client, p, "", "-usha", "-psha-pw", "--skip-ssl", "-e", "SELECT 1"); err == nil || !strings.Contains(out, "ERROR 1045") {
+			t.Fatalf("caching_sha2_password without TLS: %v\n%s", err, out)
+		}
+	})
 	t.Run("use with completion", func(t *testing.T) {
 		script, err := clicmd.LookPath("script")
 		if err != nil {
