@@ -54,6 +54,8 @@ func (s *Server) httpHandler() http.Handler {
 		"/admin/procedure-manager/status": {"GET", false, func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, map[string]string{"status": procStatus(s.eng.State().Switches[engine.SwitchPauseProcedure])})
 		}},
+		"/metrics":                {"GET", false, s.cfg.Metrics.handler(s.log).ServeHTTP},
+		"/":                       {"GET", false, s.httpStatusPage},
 		"/admin/snapshot":         {"GET", false, s.httpSnapshotSave},
 		"/admin/snapshot/restore": {"POST", true, s.httpSnapshotRestore},
 	}

@@ -37,7 +37,11 @@ func (i *interceptor) fix(c *mysql.Conn, err error) error {
 	if i.s.mysqlSrv != nil {
 		db = i.s.mysqlSrv.SessionManager().GetCurrentDB(c)
 	}
-	return fixGMSError(err, db)
+	err = fixGMSError(err, db)
+	if se, ok := err.(*mysql.SQLError); ok {
+		i.s.cfg.Metrics.queryError(se.Num)
+	}
+	return err
 }
 
 func (i *interceptor) ParsedQuery(chain gms.Chain, c *mysql.Conn, query string, parsed sqlparser.Statement, callback func(*sqltypes.Result, bool) error) error {

@@ -51,6 +51,9 @@ type Config struct {
 	// HTTPToken, when set, is the bearer token every HTTP request needs. It
 	// is required when the HTTP address is not loopback.
 	HTTPToken string
+	// Metrics is the registry /metrics serves (nil: a new one). cmd makes
+	// it first to time the store's transactions.
+	Metrics *Metrics
 	// SlowQuery is the duration from which a statement is logged at info
 	// and counted as slow (default 1s; negative disables).
 	SlowQuery time.Duration
@@ -71,6 +74,9 @@ func (c *Config) defaults() {
 	}
 	if c.SlowQuery == 0 {
 		c.SlowQuery = time.Second
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics()
 	}
 }
 
@@ -134,7 +140,8 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, tls: tlsCfg, eng: eng, log: log, procs: sql.NewExternalStoredProcedureRegistry(),
-		stats: &wireStats{started: time.Now(), slowAfter: cfg.SlowQuery}}
+		stats: &wireStats{started: time.Now(), slowAfter: cfg.SlowQuery, onQuery: cfg.Metrics.queryDone}}
+	cfg.Metrics.registerServer(s)
 	for _, p := range append(append(s.procedures(), s.pgProcedures()...), s.identityProcedures()...) {
 		s.procs.Register(p)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sysemu/sysemu/engine"
 	"github.com/sysemu/sysemu/engine/pgfiles"
+	"github.com/sysemu/sysemu/engine/store"
 	"github.com/sysemu/sysemu/engine/store/bolt"
 	"github.com/sysemu/sysemu/seed"
 	"github.com/sysemu/sysemu/server"
@@ -113,11 +114,13 @@ func serve(args []string) error {
 			return fmt.Errorf("self-signed certificate: %w", err)
 		}
 	}
-	st, err := bolt.Open(filepath.Join(*dataDir, "sysemu.db"), bolt.Options{})
+	bst, err := bolt.Open(filepath.Join(*dataDir, "sysemu.db"), bolt.Options{})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer bst.Close()
+	cfg.Metrics = server.NewMetrics()
+	st := store.Timed(bst, cfg.Metrics.ObserveStoreTx)
 	ctx := context.Background()
 	eo.Dir, eo.MapLayout = *dataDir, mapLayout
 	eng, err := engine.Open(ctx, st, p, log, eo)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sysemu/sysemu/engine"
 	"github.com/sysemu/sysemu/engine/pgfiles"
+	"github.com/sysemu/sysemu/engine/store"
 	"github.com/sysemu/sysemu/engine/store/bolt"
 	"github.com/sysemu/sysemu/seed"
 	"github.com/sysemu/sysemu/server"
@@ -107,7 +108,8 @@ func Start(t testing.TB, options ...Option) *Instance {
 		t.Fatal(err)
 	}
 	opts.Engine.Dir, opts.Engine.MapLayout = opts.DataDir, opts.MapLayout
-	eng, err := engine.Open(context.Background(), st, p, log, opts.Engine)
+	metrics := server.NewMetrics()
+	eng, err := engine.Open(context.Background(), store.Timed(st, metrics.ObserveStoreTx), p, log, opts.Engine)
 	if err != nil {
 		st.Close()
 		t.Fatal(err)
@@ -127,7 +129,7 @@ func Start(t testing.TB, options ...Option) *Instance {
 	srv, err := server.New(server.Config{
 		MySQLAddr: mysqlLn.Addr().String(), HTTPAddr: httpLn.Addr().String(),
 		Password: opts.Password, MySQLListener: mysqlLn, HTTPListener: httpLn,
-		TLSCert: cert, TLSKey: key, RequireTLS: opts.RequireTLS, HTTPToken: opts.HTTPToken,
+		TLSCert: cert, TLSKey: key, RequireTLS: opts.RequireTLS, HTTPToken: opts.HTTPToken, Metrics: metrics,
 	}, eng, log)
 	if err != nil {
 		t.Fatal(err)
