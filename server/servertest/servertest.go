@@ -62,6 +62,11 @@ type Options struct {
 	// TLS with a self-signed certificate generated into DataDir.
 	HTTPToken  string
 	RequireTLS bool
+	// Log receives the server's log (default: warnings and errors on
+	// stderr). Start routes go-mysql-server's log lines to it too.
+	Log *logrus.Logger
+	// SlowQuery is server.Config's (default 1s).
+	SlowQuery time.Duration
 }
 
 // Instance is a running server.
@@ -96,8 +101,11 @@ func Start(t testing.TB, options ...Option) *Instance {
 	if opts.Profile == "" {
 		opts.Profile = seed.DefaultProfile
 	}
-	log := logrus.New()
-	log.SetLevel(logrus.WarnLevel)
+	log := opts.Log
+	if log == nil {
+		log = logrus.New()
+		log.SetLevel(logrus.WarnLevel)
+	}
 	server.RouteLibraryLogs(logrus.StandardLogger(), log)
 	p, err := seed.Profile(opts.Profile)
 	if err != nil {
@@ -130,6 +138,7 @@ func Start(t testing.TB, options ...Option) *Instance {
 		MySQLAddr: mysqlLn.Addr().String(), HTTPAddr: httpLn.Addr().String(),
 		Password: opts.Password, MySQLListener: mysqlLn, HTTPListener: httpLn,
 		TLSCert: cert, TLSKey: key, RequireTLS: opts.RequireTLS, HTTPToken: opts.HTTPToken, Metrics: metrics,
+		SlowQuery: opts.SlowQuery,
 	}, eng, log)
 	if err != nil {
 		t.Fatal(err)
