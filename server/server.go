@@ -75,9 +75,6 @@ func (c *Config) defaults() {
 	if c.SlowQuery == 0 {
 		c.SlowQuery = time.Second
 	}
-	if c.Metrics == nil {
-		c.Metrics = NewMetrics()
-	}
 }
 
 // Validate refuses to expose an account without a password beyond loopback.
@@ -134,6 +131,9 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 	cfg.defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
 	}
 	tlsCfg, err := cfg.tlsConfig()
 	if err != nil {

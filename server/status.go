@@ -102,32 +102,17 @@ func (s *Server) query(ctx context.Context, q string) ([]sql.Row, error) {
 	return rows, nil
 }
 
+// toInt reads an integer cell of a system table (its Go type varies with
+// the column type).
 func toInt(v any) int64 {
-	switch x := v.(type) {
-	case nil:
+	if v == nil {
 		return 0
-	case int64:
-		return x
-	case uint64:
-		return int64(x)
-	case int32:
-		return int64(x)
-	case uint32:
-		return int64(x)
-	case int:
-		return int64(x)
-	case int8:
-		return int64(x)
-	case int16:
-		return int64(x)
-	case uint16:
-		return int64(x)
-	case uint8:
-		return int64(x)
-	case float64:
-		return int64(x)
 	}
-	n, _ := strconv.ParseInt(fmt.Sprint(v), 10, 64)
+	n, err := strconv.ParseInt(fmt.Sprint(v), 10, 64)
+	if err != nil {
+		f, _ := strconv.ParseFloat(fmt.Sprint(v), 64)
+		n = int64(f)
+	}
 	return n
 }
 
