@@ -44,6 +44,6 @@ require (
 	gopkg.in/src-d/go-errors.v1 v1.0.0 // indirect
 )
 
-// third_party/vitess is dolthub/vitess at the required version with three wire
+// third_party/vitess is dolthub/vitess at the required version with four wire
 // fixes (see third_party/vitess/SYSEMU_PATCHES.md).
 replace github.com/dolthub/vitess => ./third_party/vitess

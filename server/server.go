@@ -46,7 +46,11 @@ type Config struct {
 	// TLSCert and TLSKey are PEM files; with them the server offers TLS
 	// (and caching_sha2_password accounts can log in).
 	TLSCert, TLSKey string
-	// RequireTLS refuses connections that do not switch to TLS.
+	// Socket, when set, is a Unix socket path served beside MySQLAddr
+	// (caching_sha2_password accounts log in over it without TLS).
+	Socket string
+	// RequireTLS refuses connections that do not switch to TLS (and do not
+	// come over the socket).
 	RequireTLS bool
 	// HTTPToken, when set, is the bearer token every HTTP request needs. It
 	// is required when the HTTP address is not loopback.
@@ -158,6 +162,7 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 	sql.SystemVariables.AddSystemVariables(identityVariables)
 	sql.SystemVariables.AddSystemVariables(extraSystemVariables(cfg.Version, tlsCfg != nil))
 	if err := sql.SystemVariables.AssignValues(map[string]any{
+		"socket":          cfg.Socket,
 		varNodeID:         int64(eng.NodeID()),
 		"version":         cfg.Version,
 		"version_comment": "sysemu: resource-ID allocator emulator",
@@ -238,10 +243,19 @@ func (s *Server) Serve() error {
 			return err
 		}
 	}
+	var ln net.Listener = s.mysqlLn
+	if s.cfg.Socket != "" {
+		sock, err := listenSocket(s.cfg.Socket)
+		if err != nil {
+			s.mysqlLn.Close()
+			return err
+		}
+		ln = newMultiListener(s.mysqlLn, sock)
+	}
 	var ic gms.InterceptorChain
 	ic.WithInterceptor(&interceptor{s: s})
 	s.mysqlSrv, err = gms.NewServer(gms.Config{
-		Protocol: "tcp", Address: s.mysqlLn.Addr().String(), Listener: s.mysqlLn,
+		Protocol: "tcp", Address: s.mysqlLn.Addr().String(), Listener: ln,
 		Version: s.cfg.Version, Options: []gms.Option{ic.Option()},
 		MaxLoggedQueryLen: -1,
 		TLSConfig:         s.tls, RequireSecureTransport: s.cfg.RequireTLS,

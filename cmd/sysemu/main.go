@@ -14,7 +14,7 @@ import (
 const usage = `usage:
   sysemu serve [--data-dir DIR] [--mysql-addr ADDR] [--http-addr ADDR] [--user U] [--password P]
                [--profile NAME] [--scenario NAME] [--log-level LEVEL] [--pg-map-version N]
-               [--tls-cert F --tls-key F] [--require-tls] [--http-token T] [--slow-query D]
+               [--tls-cert F --tls-key F] [--require-tls] [--socket PATH] [--http-token T] [--slow-query D]
                [--config FILE.toml] [--nodes N] [--copy-num N] [--store-rows N] [--identity-cache N]
   sysemu config print [serve flags]     the effective serve settings as TOML
   sysemu seed list

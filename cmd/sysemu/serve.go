@@ -42,6 +42,7 @@ type serveFlags struct {
 	eo                         engine.Options
 	pgMapVersion               *int
 	tlsCert, tlsKey, httpToken *string
+	socket                     *string
 	requireTLS                 *bool
 	slowQuery                  *time.Duration
 }
@@ -61,7 +62,8 @@ func newServeFlags() *serveFlags {
 	f.pgMapVersion = pgMapVersionFlag(fs)
 	f.tlsCert = fs.String("tls-cert", "", "TLS certificate (PEM); empty: a self-signed one generated into <data-dir>/tls")
 	f.tlsKey = fs.String("tls-key", "", "TLS private key (PEM), with --tls-cert")
-	f.requireTLS = fs.Bool("require-tls", false, "refuse MySQL connections that do not use TLS")
+	f.requireTLS = fs.Bool("require-tls", false, "refuse MySQL connections that use neither TLS nor the Unix socket")
+	f.socket = fs.String("socket", "", "also serve MySQL on this Unix socket path")
 	f.httpToken = fs.String("http-token", "", "bearer token every HTTP request must carry (required when --http-addr is not loopback)")
 	f.slowQuery = fs.Duration("slow-query", time.Second, "statements running this long or longer are logged at info")
 	fs.String("config", "", "TOML config file (default $SYSEMU_CONFIG); flags > SYSEMU_* env > file > defaults")
@@ -83,7 +85,8 @@ func serve(args []string) error {
 	server.RouteLibraryLogs(logrus.StandardLogger(), log)
 
 	cfg := server.Config{MySQLAddr: cf.mysqlAddr, HTTPAddr: cf.httpAddr, User: cf.user, Password: cf.password,
-		TLSCert: *f.tlsCert, TLSKey: *f.tlsKey, RequireTLS: *f.requireTLS, HTTPToken: *f.httpToken, SlowQuery: *f.slowQuery}
+		TLSCert: *f.tlsCert, TLSKey: *f.tlsKey, RequireTLS: *f.requireTLS, HTTPToken: *f.httpToken, SlowQuery: *f.slowQuery,
+		Socket: *f.socket}
 	if *f.slowQuery == 0 {
 		cfg.SlowQuery = -1
 	}

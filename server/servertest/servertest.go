@@ -67,6 +67,8 @@ type Options struct {
 	Log *logrus.Logger
 	// SlowQuery is server.Config's (default 1s).
 	SlowQuery time.Duration
+	// Socket is a Unix socket path to serve too (default none).
+	Socket string
 }
 
 // Instance is a running server.
@@ -138,7 +140,7 @@ func Start(t testing.TB, options ...Option) *Instance {
 		MySQLAddr: mysqlLn.Addr().String(), HTTPAddr: httpLn.Addr().String(),
 		Password: opts.Password, MySQLListener: mysqlLn, HTTPListener: httpLn,
 		TLSCert: cert, TLSKey: key, RequireTLS: opts.RequireTLS, HTTPToken: opts.HTTPToken, Metrics: metrics,
-		SlowQuery: opts.SlowQuery,
+		SlowQuery: opts.SlowQuery, Socket: opts.Socket,
 	}, eng, log)
 	if err != nil {
 		t.Fatal(err)

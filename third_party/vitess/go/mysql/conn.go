@@ -2115,6 +2115,11 @@ func (c *Conn) TLSEnabled() bool {
 
 // IsUnixSocket returns true if this connection is over a Unix socket.
 func (c *Conn) IsUnixSocket() bool {
+	// sysemu patch: a listener may serve TCP and a Unix socket at once, so
+	// the connection decides.
+	if _, ok := c.Conn.(*net.UnixConn); ok {
+		return true
+	}
 	_, ok := c.listener.listener.(*net.UnixListener)
 	return ok
 }

@@ -492,7 +492,7 @@ func (l *Listener) handle(ctx context.Context, conn net.Conn, connectionID uint3
 			}
 		}
 	} else {
-		if l.RequireSecureTransport {
+		if l.RequireSecureTransport && !c.IsUnixSocket() {
 			// sysemu patch: MySQL's 3159, and the connection ends here
 			// (upstream wrote the error and went on authenticating, so a
 			// client that ignored it got a plaintext session).
