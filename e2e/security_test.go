@@ -39,6 +39,10 @@ func TestTLSAndAccounts(t *testing.T) {
 	if got := one(t, root, "SELECT @@have_ssl"); got != "YES" {
 		t.Fatalf("@@have_ssl = %s", got)
 	}
+	// secure_file_priv keeps file functions inside <data-dir>/files.
+	if got := mustRows(t, root, "SELECT LOAD_FILE('/etc/passwd')"); len(got) != 1 || got[0][0] != nil {
+		t.Fatalf("LOAD_FILE outside secure_file_priv: %v", got)
+	}
 	exec(t, root,
 		"CREATE USER 'sha'@'%' IDENTIFIED WITH caching_sha2_password BY 'sha-pw'",
 		"GRANT SELECT ON *.* TO 'sha'@'%'",

@@ -46,6 +46,10 @@ type Config struct {
 	// TLSCert and TLSKey are PEM files; with them the server offers TLS
 	// (and caching_sha2_password accounts can log in).
 	TLSCert, TLSKey string
+	// FileDir is secure_file_priv: the only directory LOAD DATA INFILE,
+	// LOAD_FILE() and SELECT ... INTO OUTFILE may use (empty: anywhere the
+	// process can read, which go-mysql-server warns about at start).
+	FileDir string
 	// Socket, when set, is a Unix socket path served beside MySQLAddr
 	// (caching_sha2_password accounts log in over it without TLS).
 	Socket string
@@ -162,10 +166,11 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 	sql.SystemVariables.AddSystemVariables(identityVariables)
 	sql.SystemVariables.AddSystemVariables(extraSystemVariables(cfg.Version, tlsCfg != nil))
 	if err := sql.SystemVariables.AssignValues(map[string]any{
-		"socket":          cfg.Socket,
-		varNodeID:         int64(eng.NodeID()),
-		"version":         cfg.Version,
-		"version_comment": "sysemu: resource-ID allocator emulator",
+		"socket":           cfg.Socket,
+		"secure_file_priv": cfg.FileDir,
+		varNodeID:          int64(eng.NodeID()),
+		"version":          cfg.Version,
+		"version_comment":  "sysemu: resource-ID allocator emulator",
 	}); err != nil {
 		return nil, err
 	}

@@ -117,6 +117,10 @@ func serve(args []string) error {
 			return fmt.Errorf("self-signed certificate: %w", err)
 		}
 	}
+	cfg.FileDir = filepath.Join(*dataDir, "files")
+	if err := os.MkdirAll(cfg.FileDir, 0o700); err != nil {
+		return err
+	}
 	bst, err := bolt.Open(filepath.Join(*dataDir, "sysemu.db"), bolt.Options{})
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -132,6 +133,10 @@ func Start(t testing.TB, options ...Option) *Instance {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fileDir := filepath.Join(opts.DataDir, "files")
+	if err := os.MkdirAll(fileDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	cert, key, err := server.SelfSignedCert(opts.DataDir)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +145,7 @@ func Start(t testing.TB, options ...Option) *Instance {
 		MySQLAddr: mysqlLn.Addr().String(), HTTPAddr: httpLn.Addr().String(),
 		Password: opts.Password, MySQLListener: mysqlLn, HTTPListener: httpLn,
 		TLSCert: cert, TLSKey: key, RequireTLS: opts.RequireTLS, HTTPToken: opts.HTTPToken, Metrics: metrics,
-		SlowQuery: opts.SlowQuery, Socket: opts.Socket,
+		SlowQuery: opts.SlowQuery, Socket: opts.Socket, FileDir: fileDir,
 	}, eng, log)
 	if err != nil {
 		t.Fatal(err)
