@@ -13,9 +13,11 @@ import (
 	"github.com/dolthub/vitess/go/vt/sqlparser"
 )
 
-// interceptor sits between the wire and go-mysql-server's handler: it gives
-// errors MySQL's specific numbers and prints partition clauses in SHOW
-// CREATE TABLE, which go-mysql-server does not render.
+// interceptor sits between the wire and go-mysql-server's handler: it
+// rewrites statements the parser or planner would fail (rewrite), gives
+// errors MySQL's specific numbers (counted for /metrics), fixes result
+// details clients read (partition clauses in SHOW CREATE TABLE, DESCRIBE's
+// defaults) and logs slow statements.
 type interceptor struct{ s *Server }
 
 var _ gms.Interceptor = (*interceptor)(nil)
@@ -72,7 +74,8 @@ func (i *interceptor) StmtExecute(ctx context.Context, chain gms.Chain, c *mysql
 }
 
 // wrap adds the partition clause to SHOW CREATE TABLE of a partitioned
-// table; other statements pass through untouched.
+// table and prints DESCRIBE's string defaults as MySQL does; other
+// statements pass through untouched.
 func (i *interceptor) wrap(ctx context.Context, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) func(*sqltypes.Result, bool) error {
 	upper := strings.ToUpper(strings.TrimSpace(query))
 	if isDescribe(upper) {
