@@ -16,13 +16,7 @@ import (
 // cliClient finds the real MariaDB (or MySQL) command-line client.
 func cliClient(t testing.TB) string {
 	t.Helper()
-	for _, name := range []string{"mariadb", "mysql"} {
-		if p, err := clicmd.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatalf("neither mariadb nor mysql client found in PATH: run `apt-get install -y mariadb-client`")
-	return ""
+	return mustLookPath(t, "apt-get install mariadb-client", "mariadb", "mysql")
 }
 
 // mysqlPorter is a running server the CLI connects to: a binProc, or an

@@ -95,10 +95,8 @@ DEALLOCATE PREPARE s;
 		}
 	})
 	t.Run("use with completion", func(t *testing.T) {
-		script, err := clicmd.LookPath("script")
-		if err != nil {
-			t.Fatalf("script (util-linux) not found: the completion test needs a terminal: %v", err)
-		}
+		// script gives the client the terminal it needs for completion.
+		script := mustLookPath(t, "apt-get install bsdutils", "script")
 		// Under a terminal the client reads table and column names after USE
 		// (SHOW TABLES, then COM_FIELD_LIST per table); TAB completes
 		// zebra_n to zebra_note only if the field list arrived.
@@ -119,23 +117,14 @@ DEALLOCATE PREPARE s;
 			_, _ = io.WriteString(w, s)
 		}
 		w.Close()
-		err = cmd.Wait()
+		err := cmd.Wait()
 		got := out.String()
 		if err != nil || !strings.Contains(got, "Reading table information for completion") || !strings.Contains(got, "| it's a     |") {
 			t.Fatalf("completion session: %v\n%s", err, got)
 		}
 	})
 	t.Run("mariadb-dump", func(t *testing.T) {
-		dump := ""
-		for _, name := range []string{"mariadb-dump", "mysqldump"} {
-			if path, err := clicmd.LookPath(name); err == nil {
-				dump = path
-				break
-			}
-		}
-		if dump == "" {
-			t.Fatal("mariadb-dump not found: apt-get install mariadb-client")
-		}
+		dump := mustLookPath(t, "apt-get install mariadb-client", "mariadb-dump", "mysqldump")
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		cmd := clicmd.CommandContext(ctx, dump, "--no-defaults", "--protocol=tcp", "-h127.0.0.1", "-P"+p.mysqlPort(), "-uroot", "shop")

@@ -39,13 +39,17 @@ func runClient(t *testing.T, dir string, name string, args ...string) {
 	t.Log(last)
 }
 
-func mustLookPath(t *testing.T, name, install string) string {
+// mustLookPath returns the first of names found in PATH, or fails the test
+// with the package that installs it.
+func mustLookPath(t testing.TB, install string, names ...string) string {
 	t.Helper()
-	p, err := clicmd.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found (%s)", name, install)
+	for _, name := range names {
+		if p, err := clicmd.LookPath(name); err == nil {
+			return p
+		}
 	}
-	return p
+	t.Fatalf("%s not found (%s)", strings.Join(names, " or "), install)
+	return ""
 }
 
 func hostPort(in *servertest.Instance) (string, string) {
@@ -61,7 +65,7 @@ func TestPythonClients(t *testing.T) {
 	// python3 earlier in PATH (pyenv, venv) may not.
 	py := "/usr/bin/python3"
 	if _, err := os.Stat(py); err != nil {
-		py = mustLookPath(t, "python3", "apt-get install python3")
+		py = mustLookPath(t, "apt-get install python3", "python3")
 	}
 	if err := clicmd.Command(py, "-c", "import pymysql, sqlalchemy").Run(); err != nil {
 		t.Fatalf("%s cannot import pymysql and sqlalchemy (apt-get install python3-pymysql python3-sqlalchemy): %v", py, err)
@@ -79,8 +83,8 @@ func TestJDBCClient(t *testing.T) {
 	if _, err := os.Stat(jar); err != nil {
 		t.Fatalf("%s missing (apt-get install libmariadb-java)", jar)
 	}
-	javac := mustLookPath(t, "javac", "apt-get install default-jdk-headless")
-	java := mustLookPath(t, "java", "apt-get install default-jdk-headless")
+	javac := mustLookPath(t, "apt-get install default-jdk-headless", "javac")
+	java := mustLookPath(t, "apt-get install default-jdk-headless", "java")
 	classes := t.TempDir()
 	src, err := filepath.Abs("testdata/clients/JdbcClient.java")
 	if err != nil {
@@ -97,7 +101,7 @@ func TestJDBCClient(t *testing.T) {
 // TestNodeClient: mysql2's execute(), query() and prepare().
 func TestNodeClient(t *testing.T) {
 	t.Parallel()
-	node := mustLookPath(t, "node", "apt-get install nodejs")
+	node := mustLookPath(t, "apt-get install nodejs", "node")
 	if _, err := os.Stat("testdata/clients/node/node_modules/mysql2"); err != nil {
 		t.Fatalf("mysql2 is not installed: run `npm install` in e2e/testdata/clients/node (.ci/test does)")
 	}

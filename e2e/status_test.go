@@ -69,16 +69,7 @@ func TestMetrics(t *testing.T) {
 // chromium runs Debian's chromium headless with a fresh profile.
 func chromium(t *testing.T, args ...string) []byte {
 	t.Helper()
-	bin := ""
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := clicmd.LookPath(name); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		t.Fatal("chromium not found (apt-get install chromium)")
-	}
+	bin := mustLookPath(t, "apt-get install chromium", "chromium", "chromium-browser")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
