@@ -284,3 +284,54 @@ func (e *Engine) checkRestores(ctx context.Context, _ *State) ([]Problem, error)
 	}
 	return out, nil
 }
+
+// FaultFilenode gives table db.name the relfilenode filenode in the catalog
+// only (no file moves): the unsafe path scenarios use to make two relations
+// share one.
+func (e *Engine) FaultFilenode(ctx context.Context, a Actor, db, name string, filenode uint64) error {
+	return e.update(ctx, func(c *change) error {
+		t, err := c.userTable(db, name)
+		if err != nil {
+			return err
+		}
+		n := *t
+		n.FileNode = filenode
+		c.next.putTable(&n)
+		c.event(a, EventFault, db+"."+name, int64(t.RelFileNode()), int64(filenode))
+		return putJSON(c.tx, idKey(tablePrefix, t.ID), &n)
+	})
+}
+
+// FaultIdentityRange sets node's identity ranges of db.name to the single
+// range (lo, hi], whatever the other nodes hold: the unsafe path scenarios
+// use to make two nodes' ranges overlap.
+func (e *Engine) FaultIdentityRange(ctx context.Context, a Actor, db, name string, node uint64, lo, hi int64) error {
+	t := e.State().Table(db, name)
+	if t == nil || t.System {
+		return fmt.Errorf("%w: %s.%s", ErrNoSuchTable, db, name)
+	}
+	if _, err := e.identityTable(t.ID); err != nil {
+		return err
+	}
+	if hi <= lo {
+		return fmt.Errorf("%w: range end %d not above its start %d", ErrInvalid, hi, lo+1)
+	}
+	rt, err := e.lockedRuntime(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	defer rt.mu.Unlock()
+	if e.State().Node(node) == nil {
+		return fmt.Errorf("%w: %d", ErrNoSuchNode, node)
+	}
+	c := rt.counter(node).clone()
+	c.Ranges = []IdentityRange{{Lo: lo, Hi: hi}}
+	if err := e.putCounter(ctx, t.ID, node, c); err != nil {
+		return err
+	}
+	rt.counters[node] = c
+	return e.update(ctx, func(ch *change) error {
+		ch.event(a, EventFault, fmt.Sprintf("%s.%s node %d", db, name, node), lo, hi)
+		return nil
+	})
+}
