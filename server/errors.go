@@ -140,7 +140,7 @@ func wireMessage(ec errorCode, err error) string {
 	case erDBAccessDenied:
 		return "Access denied to database '" + detail + "': it is a read-only system database"
 	case ErRecoveryModeDDL, ErProcedurePaused, ErTargetNotClean, ErBadSnapshot, ErUnknownSequence, ErProfileMismatch, ErUnknownNode,
-		ErBadBackup, ErTableRestoring, ErRestoreRunning:
+		ErBadBackup:
 		return err.Error()
 	}
 	return detail

@@ -94,7 +94,7 @@ func restoreCmd(args []string) error {
 		defer close(done)
 		showProgress(ctx, db, dir)
 	}()
-	rows, err := db.QueryContext(ctx, "CALL restore_backup(?, ?, ?, ?)", dbs.String(), fmt.Sprint(*conc), interval.String())
+	rows, err := db.QueryContext(ctx, "CALL restore_backup(?, ?, ?, ?)", dir, dbs.String(), fmt.Sprint(*conc), interval.String())
 	if err == nil {
 		err = printIDMap(rows)
 	}
@@ -151,7 +151,7 @@ func showProgress(ctx context.Context, db *sql.DB, dir string) {
 		var rowsDone, rowsTotal uint64
 		var rate, eta float64
 		var status, pdir string
-		err := db.QueryRowContext(ctx, "SELECT DIR, STATUS, RANGES_DONE, RANGES_TOTAL, ROWS_RESTORED, ROWS_TOTAL, ROWS_PER_SEC, ETA_SECONDS FROM SYS_RESTORE_PROGRESS").
+		err := db.QueryRowContext(ctx, "SELECT DIR, STATUS, RANGES_DONE, RANGES_TOTAL, ROWS_RESTORED, ROWS_TOTAL, ROWS_PER_SEC, ETA_SECONDS FROM SYSTEM.SYS_RESTORE_PROGRESS").
 			Scan(&pdir, &status, &done, &total, &rowsDone, &rowsTotal, &rate, &eta)
 		if err != nil || pdir != dir || status != "running" {
 			continue
