@@ -55,7 +55,7 @@ func wrongArgs(routine, format string, args ...any) error {
 }
 
 // procBackup is CALL backup_database('db[,db...]', 'DIR'[, range_rows]);
-// '' backs up every user database.
+// ” backs up every user database.
 func (s *Server) procBackup(ctx *sql.Context, dbs, dir string, opts ...string) (sql.RowIter, error) {
 	if err := s.requireAdmin(ctx); err != nil {
 		return nil, err
