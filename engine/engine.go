@@ -36,6 +36,11 @@ type Engine struct {
 	rtMu sync.Mutex
 	rt   map[uint64]*tableRuntime
 
+	restoreMu    sync.Mutex // held by the running restore (one at a time)
+	restoreState sync.Mutex // guards running and restoring
+	running      *restoreRun
+	restoring    map[uint64]uint64 // table ID -> restore ID, while a restore writes it
+
 	copyNum       int
 	storeRows     uint64
 	identityCache int

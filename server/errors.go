@@ -38,6 +38,12 @@ const (
 	ErNoIdentityColumn = 30030
 	ErIdentityOverflow = 30031
 	ErIdentityRange    = 30032
+	// TiDB BR backup and restore (30060 and up).
+	ErBadBackup         = 30060
+	ErRestoreCheckpoint = 30061
+	ErRestoreRunning    = 30062
+	ErTableRestoring    = 30063
+	ErRestoreChecksum   = 30064
 )
 
 // MySQL's own numbers used here.
@@ -86,6 +92,11 @@ var engineErrors = []errorCode{
 	{engine.ErrNoIdentity, ErNoIdentityColumn, "HY000"},
 	{engine.ErrIdentityOverflow, ErIdentityOverflow, "22003"},
 	{engine.ErrIdentityRange, ErIdentityRange, "23000"},
+	{engine.ErrBadBackup, ErBadBackup, "HY000"},
+	{engine.ErrRestoreCheckpoint, ErRestoreCheckpoint, "HY000"},
+	{engine.ErrRestoreRunning, ErRestoreRunning, "HY000"},
+	{engine.ErrTableRestoring, ErTableRestoring, "HY000"},
+	{engine.ErrRestoreChecksum, ErRestoreChecksum, "HY000"},
 	{engine.ErrDuplicateKey, erDupEntry, "23000"},
 	{engine.ErrNoSuchTable, erNoSuchTable, "42S02"},
 	{engine.ErrNoSuchDatabase, erBadDB, "42000"},
@@ -128,7 +139,8 @@ func wireMessage(ec errorCode, err error) string {
 		return "Can't create database '" + detail + "'; database exists"
 	case erDBAccessDenied:
 		return "Access denied to database '" + detail + "': it is a read-only system database"
-	case ErRecoveryModeDDL, ErProcedurePaused, ErTargetNotClean, ErBadSnapshot, ErUnknownSequence, ErProfileMismatch, ErUnknownNode:
+	case ErRecoveryModeDDL, ErProcedurePaused, ErTargetNotClean, ErBadSnapshot, ErUnknownSequence, ErProfileMismatch, ErUnknownNode,
+		ErBadBackup:
 		return err.Error()
 	}
 	return detail

@@ -109,7 +109,7 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, eng: eng, log: log, procs: sql.NewExternalStoredProcedureRegistry()}
-	for _, p := range append(append(s.procedures(), s.pgProcedures()...), s.identityProcedures()...) {
+	for _, p := range append(append(append(s.procedures(), s.pgProcedures()...), s.identityProcedures()...), s.restoreProcedures()...) {
 		s.procs.Register(p)
 	}
 	a := analyzer.NewBuilder(&provider{s}).AddOverrides(sql.EngineOverrides{

@@ -4,6 +4,7 @@
 //	sysemu seed list | apply NAME         scenario scripts
 //	sysemu snapshot save|restore FILE     GreptimeDB-style metadata snapshots
 //	sysemu filenode-map dump FILE         print a PostgreSQL pg_filenode.map
+//	sysemu backup | restore | check       TiDB BR-style backup and restore, the ID check
 package main
 
 import (
@@ -19,6 +20,9 @@ const usage = `usage:
   sysemu snapshot save FILE [--http-addr ADDR] [--user U] [--password P]
   sysemu snapshot restore FILE [--force] [--http-addr ADDR] [--user U] [--password P]
   sysemu filenode-map dump FILE [--pg-map-version N]
+  sysemu backup --to DIR [--db NAME ...] [--range-rows N] [--mysql-addr ADDR] [--user U] [--password P]
+  sysemu restore --from DIR [--db NAME ...] [--concurrency 4] [--checkpoint-interval 30s] [--mysql-addr ADDR] ...
+  sysemu check [--mysql-addr ADDR] [--user U] [--password P]   (exit 1 when a problem is found)
 
 The password may also come from the SYSEMU_PASSWORD environment variable.
 `
@@ -38,6 +42,12 @@ func main() {
 		err = snapshotCmd(os.Args[2:])
 	case "filenode-map":
 		err = filenodeMapCmd(os.Args[2:])
+	case "backup":
+		err = backupCmd(os.Args[2:])
+	case "restore":
+		err = restoreCmd(os.Args[2:])
+	case "check":
+		err = checkCmd(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
