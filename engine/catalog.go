@@ -40,6 +40,9 @@ type Table struct {
 	// FileNode is the table's PostgreSQL relfilenode once a rewrite has
 	// rotated it; 0 means it still equals the ID (see RelFileNode).
 	FileNode uint64 `json:"filenode,omitempty"`
+	// Identity is the table's identity column (AUTO_INCREMENT or T-SQL
+	// IDENTITY(seed, increment)); nil when it has none.
+	Identity *Identity `json:"identity,omitempty"`
 }
 
 // Column is one column. Type is the SQL type as the server renders it
@@ -95,8 +98,8 @@ type TableSpec struct {
 	Partition  *Partition
 	Comment    string
 	Collation  string
-	// AutoIncrement is the table option AUTO_INCREMENT = n (0: not given).
-	AutoIncrement uint64
+	// Identity declares the identity column, if any; the engine checks it.
+	Identity *Identity
 }
 
 // Profile is a bootstrap catalog: the reserved system objects and the ID

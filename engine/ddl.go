@@ -127,10 +127,13 @@ func (e *Engine) CreateTable(ctx context.Context, spec TableSpec) (*Table, error
 		if err := c.addStores(t); err != nil {
 			return err
 		}
+		if err := c.createIdentity(t, spec.Identity); err != nil {
+			return err
+		}
 		if err := putJSON(c.tx, idKey(tablePrefix, id), t); err != nil {
 			return err
 		}
-		if err := putStorage(c.tx, id, storageInfo{AutoIncrement: max(spec.AutoIncrement, 1)}); err != nil {
+		if err := putStorage(c.tx, id, storageInfo{}); err != nil {
 			return err
 		}
 		if err := c.createRelationFile(t); err != nil {
@@ -215,8 +218,10 @@ func (c *change) dropTable(t *Table) error {
 	if err := c.tx.Delete(idKey(tablePrefix, t.ID)); err != nil {
 		return err
 	}
-	if err := deletePrefix(c.tx, storageKey(t.ID)); err != nil {
-		return err
+	for _, prefix := range [][]byte{storageKey(t.ID), identKey(t.ID)} {
+		if err := deletePrefix(c.tx, prefix); err != nil {
+			return err
+		}
 	}
 	c.removeRelationFileAfterCommit(t)
 	c.next.deleteTable(t)

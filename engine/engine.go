@@ -36,10 +36,11 @@ type Engine struct {
 	rtMu sync.Mutex
 	rt   map[uint64]*tableRuntime
 
-	copyNum   int
-	storeRows uint64
-	dir       pgfiles.Dir // the data directory for base/ and global/; "" writes no files
-	mapLayout pgfiles.Layout
+	copyNum       int
+	storeRows     uint64
+	identityCache int
+	dir           pgfiles.Dir // the data directory for base/ and global/; "" writes no files
+	mapLayout     pgfiles.Layout
 }
 
 // Options configure Open.
@@ -65,6 +66,9 @@ type Options struct {
 	// MapLayout is the pg_filenode.map layout (default pgfiles.Layout15,
 	// PostgreSQL <= 15's 512 bytes).
 	MapLayout pgfiles.Layout
+	// IdentityCache is how many identity values a counter reserves per
+	// durable write (default DefaultIdentityCache).
+	IdentityCache int
 }
 
 // Open loads (or, on an empty store, bootstraps) the catalog of profile p.
@@ -84,6 +88,9 @@ func Open(ctx context.Context, st store.Store, p *Profile, log logrus.FieldLogge
 	if opts.StoreRows == 0 {
 		opts.StoreRows = DefaultStoreRows
 	}
+	if opts.IdentityCache < 1 {
+		opts.IdentityCache = DefaultIdentityCache
+	}
 	e := &Engine{
 		st: st, log: log, node: opts.NodeID, now: opts.Now,
 		seqs: map[string]*sequence{
@@ -91,7 +98,7 @@ func Open(ctx context.Context, st store.Store, p *Profile, log logrus.FieldLogge
 			SeqDatabaseID: newSequence(SeqDatabaseID, p.FirstUserDatabaseID, 1),
 		},
 		rt:      map[uint64]*tableRuntime{},
-		copyNum: opts.CopyNum, storeRows: opts.StoreRows,
+		copyNum: opts.CopyNum, storeRows: opts.StoreRows, identityCache: opts.IdentityCache,
 		dir: pgfiles.Dir(opts.Dir), mapLayout: opts.MapLayout,
 	}
 	if e.mapLayout == 0 {
@@ -316,6 +323,10 @@ const (
 	EventRelfilenodeRewrite = "relfilenode_rewrite"
 	EventFilenodeMapFault   = "filenode_map_fault"
 	EventFilenodeMapRebuild = "filenode_map_rebuild"
+	// SQL Server identity (identity.go).
+	EventIdentityReseed = "identity_reseed"
+	EventIdentityRanges = "identity_ranges" // management changed or adjusted: old value, next seed
+	EventIdentityRange  = "identity_range"  // a range (OLD_VALUE, NEW_VALUE] assigned to a node
 )
 
 func (c *change) event(a Actor, kind, seq string, old, new int64) {

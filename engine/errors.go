@@ -26,4 +26,7 @@ var (
 	ErrLastOnlineNode    = errors.New("last online node")
 	ErrNodeOnline        = errors.New("node is online")
 	ErrTooManyReplicas   = errors.New("replica count above node count")
+	ErrNoIdentity        = errors.New("no identity column")
+	ErrIdentityOverflow  = errors.New("identity overflow")
+	ErrIdentityRange     = errors.New("identity range check")
 )

@@ -442,6 +442,7 @@ func (e *Engine) TruncateTableAs(ctx context.Context, a Actor, db, name string) 
 	}
 	defer rt.mu.Unlock()
 	var removed uint64
+	var counters map[uint64]*identityCounter
 	err = e.update(ctx, func(c *change) error {
 		t := c.old.TableByID(t.ID)
 		if t == nil {
@@ -460,16 +461,21 @@ func (e *Engine) TruncateTableAs(ctx context.Context, a Actor, db, name string) 
 		if err := truncateStores(c.tx, t); err != nil {
 			return err
 		}
-		if err := putStorage(c.tx, t.ID, storageInfo{AutoIncrement: 1}); err != nil {
+		if err := putStorage(c.tx, t.ID, storageInfo{}); err != nil {
 			return err
+		}
+		if t.Identity != nil {
+			if counters, err = c.resetIdentity(t, rt); err != nil {
+				return err
+			}
 		}
 		d := c.old.Database(t.Database)
 		_, err = c.rotate(a, &PGClassRow{OID: t.ID, Name: t.Name, Kind: RelKindTable, Filenode: t.RelFileNode(),
 			DatabaseOID: d.ID, Table: t}, RewriteTruncate)
 		return err
 	})
-	if err == nil {
-		rt.autoinc = 1
+	if err == nil && counters != nil {
+		rt.counters = counters
 	}
 	return removed, err
 }

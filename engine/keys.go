@@ -19,6 +19,7 @@ var (
 	nodePrefix      = []byte("m/node/")
 	nodeEventPrefix = []byte("m/nodeev/")
 	relmapPrefix    = []byte("m/relmap/") // PostgreSQL relation maps by database ID (0: global)
+	identPrefix     = []byte("m/ident/")  // identity pools and per-node counters by table ID
 )
 
 // Switch names, GreptimeDB's runtime switches (key/runtime_switch.rs).

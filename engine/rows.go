@@ -6,21 +6,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/sysemu/sysemu/engine/store"
 )
 
 // storageInfo is the value of a table's storage marker.
 type storageInfo struct {
-	Rows          uint64 // row count
-	AutoIncrement uint64 // next AUTO_INCREMENT value
-	RowID         uint64 // last hidden row id of a table without primary key
+	Rows  uint64 // row count
+	RowID uint64 // last hidden row id of a table without primary key
 }
 
 func putStorage(tx store.Tx, id uint64, s storageInfo) error {
 	b := binary.BigEndian.AppendUint64(nil, s.Rows)
-	b = binary.BigEndian.AppendUint64(b, s.AutoIncrement)
 	b = binary.BigEndian.AppendUint64(b, s.RowID)
 	return tx.Put(storageKey(id), b)
 }
@@ -31,119 +28,17 @@ func getStorage(tx store.Tx, id uint64) (s storageInfo, ok bool, err error) {
 	if err != nil || b == nil {
 		return s, false, err
 	}
-	if len(b) != 24 {
+	if len(b) != 16 {
 		return s, false, fmt.Errorf("table %d: corrupt storage marker", id)
 	}
 	s.Rows = binary.BigEndian.Uint64(b)
-	s.AutoIncrement = binary.BigEndian.Uint64(b[8:])
-	s.RowID = binary.BigEndian.Uint64(b[16:])
+	s.RowID = binary.BigEndian.Uint64(b[8:])
 	return s, true, nil
 }
 
 func rowCount(tx store.Tx, id uint64) (uint64, error) {
 	s, _, err := getStorage(tx, id)
 	return s.Rows, err
-}
-
-// tableRuntime is a table's in-memory AUTO_INCREMENT counter. Values handed out
-// are never given back (MySQL does not roll them back either); the statement
-// that commits rows persists the counter with them.
-type tableRuntime struct {
-	mu      sync.Mutex
-	loaded  bool
-	autoinc uint64
-}
-
-func (e *Engine) runtime(id uint64) *tableRuntime {
-	e.rtMu.Lock()
-	defer e.rtMu.Unlock()
-	rt := e.rt[id]
-	if rt == nil {
-		rt = &tableRuntime{}
-		e.rt[id] = rt
-	}
-	return rt
-}
-
-func (e *Engine) forgetRuntime(id uint64) {
-	e.rtMu.Lock()
-	delete(e.rt, id)
-	e.rtMu.Unlock()
-}
-
-// lockedRuntime returns id's runtime locked, loading the counter on first use.
-func (e *Engine) lockedRuntime(ctx context.Context, id uint64) (*tableRuntime, error) {
-	rt := e.runtime(id)
-	rt.mu.Lock()
-	if rt.loaded {
-		return rt, nil
-	}
-	err := e.st.View(ctx, func(tx store.Tx) error {
-		s, ok, err := getStorage(tx, id)
-		if err == nil && !ok {
-			err = fmt.Errorf("%w: table id %d has no storage", ErrNoSuchTable, id)
-		}
-		rt.autoinc = max(s.AutoIncrement, 1)
-		return err
-	})
-	if err != nil {
-		rt.mu.Unlock()
-		return nil, err
-	}
-	rt.loaded = true
-	return rt, nil
-}
-
-// NextAutoIncrement returns the AUTO_INCREMENT value for a row of table id.
-// With given == 0 it hands out the next value; otherwise it notes that given
-// was inserted explicitly, so later values go above it, and returns given.
-func (e *Engine) NextAutoIncrement(ctx context.Context, id, given uint64) (uint64, error) {
-	rt, err := e.lockedRuntime(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	defer rt.mu.Unlock()
-	if given == 0 {
-		v := rt.autoinc
-		rt.autoinc++
-		return v, nil
-	}
-	if given >= rt.autoinc {
-		rt.autoinc = given + 1
-	}
-	return given, nil
-}
-
-// PeekAutoIncrement returns the next AUTO_INCREMENT value without using it.
-func (e *Engine) PeekAutoIncrement(ctx context.Context, id uint64) (uint64, error) {
-	rt, err := e.lockedRuntime(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	defer rt.mu.Unlock()
-	return rt.autoinc, nil
-}
-
-// SetAutoIncrement sets the next AUTO_INCREMENT value (ALTER TABLE ...
-// AUTO_INCREMENT = n, or the CREATE TABLE option) and persists it.
-func (e *Engine) SetAutoIncrement(ctx context.Context, id, next uint64) error {
-	rt, err := e.lockedRuntime(ctx, id)
-	if err != nil {
-		return err
-	}
-	defer rt.mu.Unlock()
-	err = e.st.Update(ctx, func(tx store.Tx) error {
-		s, ok, err := getStorage(tx, id)
-		if err != nil || !ok {
-			return storageErr(id, err)
-		}
-		s.AutoIncrement = next
-		return putStorage(tx, id, s)
-	})
-	if err == nil {
-		rt.autoinc = next
-	}
-	return err
 }
 
 func storageErr(id uint64, err error) error {
@@ -187,24 +82,20 @@ func (e *DuplicateKeyError) Error() string { return ErrDuplicateKey.Error() }
 func (e *DuplicateKeyError) Unwrap() error { return ErrDuplicateKey }
 
 // ApplyEdits commits one statement's edits to table id as one transaction,
-// all or nothing, together with the table's row count, AUTO_INCREMENT
-// counter and its stores' counters. Inserts of an existing key fail with a
+// all or nothing, together with the table's row count and its stores'
+// counters. Identity values were handed out before (NextIdentity). Inserts of an existing key fail with a
 // *DuplicateKeyError. A write that fills a store commits, with the store's
 // split, as a metadata change.
 func (e *Engine) ApplyEdits(ctx context.Context, id uint64, keyless bool, edits []RowEdit) error {
 	if len(edits) == 0 {
 		return nil
 	}
-	rt := e.runtime(id)
-	rt.mu.Lock()
-	autoinc := rt.autoinc // 0 when not loaded: the stored value stands
-	rt.mu.Unlock()
 	t := e.State().TableByID(id)
 	if t == nil {
 		return storageErr(id, nil)
 	}
 	err := e.st.Update(ctx, func(tx store.Tx) error {
-		deltas, err := applyEdits(tx, id, keyless, edits, autoinc)
+		deltas, err := applyEdits(tx, id, keyless, edits)
 		if err != nil {
 			return err
 		}
@@ -218,7 +109,7 @@ func (e *Engine) ApplyEdits(ctx context.Context, id uint64, keyless bool, edits 
 		if old == nil {
 			return storageErr(id, nil)
 		}
-		deltas, err := applyEdits(c.tx, id, keyless, edits, autoinc)
+		deltas, err := applyEdits(c.tx, id, keyless, edits)
 		if err != nil {
 			return err
 		}
@@ -235,7 +126,7 @@ func (e *Engine) ApplyEdits(ctx context.Context, id uint64, keyless bool, edits 
 
 // applyEdits writes edits and the table's storage marker; it returns the
 // change in row count per partition.
-func applyEdits(tx store.Tx, id uint64, keyless bool, edits []RowEdit, autoinc uint64) (map[int]int64, error) {
+func applyEdits(tx store.Tx, id uint64, keyless bool, edits []RowEdit) (map[int]int64, error) {
 	deltas := map[int]int64{}
 	err := func() error {
 		s, ok, err := getStorage(tx, id)
@@ -294,7 +185,6 @@ func applyEdits(tx store.Tx, id uint64, keyless bool, edits []RowEdit, autoinc u
 				deltas[ed.Part]--
 			}
 		}
-		s.AutoIncrement = max(s.AutoIncrement, autoinc)
 		return putStorage(tx, id, s)
 	}()
 	return deltas, err
@@ -385,8 +275,8 @@ func (e *Engine) RowCount(ctx context.Context, id uint64) (uint64, error) {
 	return n, err
 }
 
-// TruncateTable removes every row of db.name and resets its AUTO_INCREMENT
-// counter; the table keeps its ID and gets a new relfilenode, as
+// TruncateTable removes every row of db.name and resets its identity
+// counters; the table keeps its ID and gets a new relfilenode, as
 // PostgreSQL's TRUNCATE does. It returns the number of rows removed.
 func (e *Engine) TruncateTable(ctx context.Context, db, name string) (uint64, error) {
 	return e.TruncateTableAs(ctx, Actor{}, db, name)

@@ -30,6 +30,11 @@ type snapshotEntry struct {
 // Rows are not metadata and are not included. It returns the pair count.
 func (e *Engine) SaveSnapshot(ctx context.Context, w io.Writer) (int, error) {
 	f := snapshotFile{Format: snapshotFormat, Profile: e.State().Profile.Name}
+	// Identity counters are written with their current values first, so the
+	// snapshot holds them exactly rather than their reserved blocks.
+	if err := e.FlushIdentities(ctx); err != nil {
+		return 0, err
+	}
 	err := e.st.View(ctx, func(tx store.Tx) error {
 		return tx.Scan(metaPrefix, store.PrefixEnd(metaPrefix), false, func(k, v []byte) (bool, error) {
 			if !bytes.Equal(k, profileKey) {
@@ -67,6 +72,11 @@ func (e *Engine) RestoreSnapshot(ctx context.Context, a Actor, r io.Reader, forc
 			return 0, fmt.Errorf("%w: key %q is not metadata", ErrBadSnapshot, en.Key)
 		}
 	}
+	// The counters a restore keeps are written with their current values
+	// first: the nodes they stand for did not crash.
+	if err := e.FlushIdentities(ctx); err != nil {
+		return 0, err
+	}
 	err := e.update(ctx, func(c *change) error {
 		if !force {
 			clean, err := c.clean()
@@ -79,12 +89,16 @@ func (e *Engine) RestoreSnapshot(ctx context.Context, a Actor, r io.Reader, forc
 		}
 		var old [][]byte
 		counters := map[string][]byte{}
+		kept := map[string][]byte{}
 		err := c.tx.Scan(metaPrefix, store.PrefixEnd(metaPrefix), false, func(k, v []byte) (bool, error) {
 			if !bytes.Equal(k, profileKey) {
 				old = append(old, bytes.Clone(k))
 			}
 			if isStoreCounter(k) {
 				counters[string(k)] = bytes.Clone(v)
+			}
+			if keepsIdentity(k) {
+				kept[string(k)] = bytes.Clone(v)
 			}
 			return true, nil
 		})
@@ -97,7 +111,15 @@ func (e *Engine) RestoreSnapshot(ctx context.Context, a Actor, r io.Reader, forc
 			}
 		}
 		for _, en := range f.Entries {
+			if keepsIdentity(en.Key) {
+				continue
+			}
 			if err := c.tx.Put(en.Key, en.Value); err != nil {
+				return err
+			}
+		}
+		for k, v := range kept {
+			if err := c.tx.Put([]byte(k), v); err != nil {
 				return err
 			}
 		}
@@ -138,6 +160,19 @@ func (c *change) clean() (bool, error) {
 // restore: store numbers are never reused.
 func isStoreCounter(k []byte) bool {
 	return bytes.Equal(k, seqKey(SeqGstoNo)) || bytes.HasPrefix(k, seqKey(storeNoPrefix))
+}
+
+// keepsIdentity reports whether a restore keeps k as the target has it: every
+// identity record but the Publisher's counters. The snapshot stands for a
+// backup of the Publisher's database; the Subscribers' counters and the
+// range pool (kept by the Distributor) are not in it, and the table's own
+// counter (mode none) never goes back, because the rows it numbered stay.
+func keepsIdentity(k []byte) bool {
+	if !bytes.HasPrefix(k, identPrefix) {
+		return false
+	}
+	rest := k[len(identPrefix):]
+	return len(rest) != 12 || binary.BigEndian.Uint32(rest[8:]) != PublisherNode
 }
 
 // keepHigher writes back every counter in old whose value is above what the

@@ -28,6 +28,9 @@ const (
 	SysObjectsID  = 515
 	SysTablesID   = 516
 	SysClustersID = 517
+	// SQL Server identity.
+	SysIdentitiesID     = 518
+	SysIdentityRangesID = 519
 )
 
 // informationSchemaIDs gives every INFORMATION_SCHEMA table a fixed ID. The
@@ -129,6 +132,8 @@ var systemTables = []struct {
 	{SysObjectsID, "SYS_OBJECTS"},
 	{SysTablesID, "SYS_TABLES"},
 	{SysClustersID, "SYS_CLUSTERS"},
+	{SysIdentitiesID, "SYS_IDENTITIES"},
+	{SysIdentityRangesID, "SYS_IDENTITY_RANGES"},
 }
 
 // xuguStoreRanges are XuguDB V12's reserved gsto_no blocks (the SYS_GSTORES

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -75,6 +76,7 @@ func (d *userDatabase) create(ctx *sql.Context, name string, sch sql.PrimaryKeyS
 		spec.PrimaryKey = append(spec.PrimaryKey, sch.Schema[i].Name)
 	}
 	sess := sessionOf(ctx)
+	var autoIncrement uint64
 	if n := sess.creating; n != nil && strings.EqualFold(n.Name(), name) {
 		for _, def := range n.Indexes() {
 			if !def.IsPrimary() && !def.IsFullText() && !def.IsSpatial() && !def.IsVector() && def.Name != "" {
@@ -82,9 +84,12 @@ func (d *userDatabase) create(ctx *sql.Context, name string, sch sql.PrimaryKeyS
 			}
 		}
 		if v, ok := n.TableOpts["auto_increment"].(uint64); ok {
-			spec.AutoIncrement = v
+			autoIncrement = v
 		}
 		sess.creating = nil
+	}
+	if err := identitySpec(ctx, &spec, autoIncrement); err != nil {
+		return err
 	}
 	p, err := d.partition(ctx)
 	if err != nil {
@@ -92,6 +97,10 @@ func (d *userDatabase) create(ctx *sql.Context, name string, sch sql.PrimaryKeyS
 	}
 	spec.Partition = p
 	_, err = d.s.eng.CreateTable(ctx, spec)
+	if errors.Is(err, engine.ErrTableExists) {
+		// go-mysql-server's kind, so CREATE TABLE IF NOT EXISTS succeeds.
+		return sql.ErrTableAlreadyExists.New(name)
+	}
 	return toSQLError(err)
 }
 

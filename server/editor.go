@@ -22,6 +22,10 @@ type editor struct {
 	// inserted the key, false if it deleted it.
 	live   map[string]bool
 	unique []map[string]bool
+	// identity is set once the statement drew an identity value.
+	identity bool
+	// truncated is set by TRUNCATE, whose reset to the seed stands.
+	truncated bool
 }
 
 var _ sql.TableEditor = (*editor)(nil)
@@ -34,7 +38,7 @@ func newEditor(t *userTable) *editor {
 func (e *editor) StatementBegin(*sql.Context) {}
 
 func (e *editor) reset() {
-	e.edits, e.rows = nil, nil
+	e.edits, e.rows, e.identity = nil, nil, false
 	clear(e.live)
 	for i := range e.unique {
 		e.unique[i] = nil
@@ -54,6 +58,10 @@ func (e *editor) StatementComplete(ctx *sql.Context) error {
 	var dup *engine.DuplicateKeyError
 	if errors.As(err, &dup) {
 		return e.dupError(e.rows[dup.Edit], dup.Index)
+	}
+	if err == nil && e.identity {
+		// The replication trigger: once per statement, after it committed.
+		err = e.t.eng.IdentityStatementDone(ctx, e.t.t.ID, e.t.srv.identityCaller(ctx))
 	}
 	return toSQLError(err)
 }
@@ -216,6 +224,10 @@ func (e *editor) Update(ctx *sql.Context, old, new sql.Row) error {
 }
 
 func (e *editor) SetAutoIncrementValue(ctx *sql.Context, v uint64) error {
+	if e.truncated {
+		e.truncated = false
+		return nil
+	}
 	return toSQLError(e.t.eng.SetAutoIncrement(ctx, e.t.t.ID, v))
 }
 

@@ -32,6 +32,12 @@ const (
 	// PostgreSQL's: 58P01 undefined_file, XX001 data_corrupted).
 	ErFilenodeMapMissing = 30020
 	ErFilenodeMapCorrupt = 30021
+	// SQL Server identity (30030 and up), with SQL Server's message texts:
+	// Msg 7997, Msg 8115 (SQLSTATE 22003 numeric value out of range) and
+	// Msg 548 (23000 integrity constraint violation).
+	ErNoIdentityColumn = 30030
+	ErIdentityOverflow = 30031
+	ErIdentityRange    = 30032
 )
 
 // MySQL's own numbers used here.
@@ -47,6 +53,8 @@ const (
 	erWrongArguments = 1210
 	erUnknown        = 1105
 	erNoDB           = 1046
+	erWrongFieldSpec = 1063
+	erSPWrongArgs    = 1318
 )
 
 // errorCode is one row of the error table: an engine sentinel and the MySQL
@@ -75,6 +83,9 @@ var engineErrors = []errorCode{
 	{engine.ErrTooManyReplicas, ErTooManyReplicas, "HY000"},
 	{engine.ErrMapFileMissing, ErFilenodeMapMissing, "58P01"},
 	{engine.ErrMapFileCorrupt, ErFilenodeMapCorrupt, "XX001"},
+	{engine.ErrNoIdentity, ErNoIdentityColumn, "HY000"},
+	{engine.ErrIdentityOverflow, ErIdentityOverflow, "22003"},
+	{engine.ErrIdentityRange, ErIdentityRange, "23000"},
 	{engine.ErrDuplicateKey, erDupEntry, "23000"},
 	{engine.ErrNoSuchTable, erNoSuchTable, "42S02"},
 	{engine.ErrNoSuchDatabase, erBadDB, "42000"},
@@ -152,6 +163,9 @@ func fixGMSError(err error, db string) error {
 			rest = db + "." + rest
 		}
 		return mysql.NewSQLError(erNoSuchTable, "42S02", "Table '%s' doesn't exist", rest)
+	}
+	if rest, ok := after("table with name "); ok && strings.HasSuffix(rest, " already exists") {
+		return mysql.NewSQLError(erTableExists, "42S01", "Table '%s' already exists", strings.TrimSuffix(rest, " already exists"))
 	}
 	if rest, ok := after("database not found: "); ok {
 		return mysql.NewSQLError(erBadDB, "42000", "Unknown database '%s'", rest)

@@ -21,7 +21,7 @@ var _ gms.Interceptor = (*interceptor)(nil)
 func (i *interceptor) Priority() int { return 0 }
 
 func (i *interceptor) Query(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) error {
-	return i.fix(c, chain.ComQuery(ctx, c, rewriteSystem(query), i.wrap(ctx, c, query, callback)))
+	return i.fix(c, chain.ComQuery(ctx, c, rewrite(query), i.wrap(ctx, c, query, callback)))
 }
 
 func (i *interceptor) fix(c *mysql.Conn, err error) error {
@@ -40,12 +40,17 @@ func (i *interceptor) ParsedQuery(chain gms.Chain, c *mysql.Conn, query string, 
 }
 
 func (i *interceptor) MultiQuery(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) (string, error) {
-	rest, err := chain.ComMultiQuery(ctx, c, rewriteSystem(query), i.wrap(ctx, c, query, callback))
+	rest, err := chain.ComMultiQuery(ctx, c, rewrite(query), i.wrap(ctx, c, query, callback))
 	return rest, i.fix(c, err)
 }
 
 func (i *interceptor) Prepare(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, prepare *mysql.PrepareData) ([]*querypb.Field, error) {
-	fields, err := chain.ComPrepare(ctx, c, rewriteSystem(query), prepare)
+	// The handler parses PrepareStmt again at every execution.
+	query = rewrite(query)
+	if prepare != nil {
+		prepare.PrepareStmt = query
+	}
+	fields, err := chain.ComPrepare(ctx, c, query, prepare)
 	return fields, i.fix(c, err)
 }
 

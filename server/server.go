@@ -109,7 +109,7 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, eng: eng, log: log, procs: sql.NewExternalStoredProcedureRegistry()}
-	for _, p := range append(s.procedures(), s.pgProcedures()...) {
+	for _, p := range append(append(s.procedures(), s.pgProcedures()...), s.identityProcedures()...) {
 		s.procs.Register(p)
 	}
 	a := analyzer.NewBuilder(&provider{s}).AddOverrides(sql.EngineOverrides{
@@ -118,11 +118,13 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 	s.gms = sqle.New(a, &sqle.Config{})
 	a.Catalog.InfoSchema = &infoSchema{Database: a.Catalog.InfoSchema, s: s}
 	ctx := s.newContext(context.Background())
-	a.Catalog.RegisterFunction(ctx, append(s.functions(), s.pgFunctions()...)...)
+	a.Catalog.RegisterFunction(ctx, append(append(s.functions(), s.pgFunctions()...), s.identityFunctions()...)...)
 	if err := s.setupAccounts(ctx); err != nil {
 		return nil, err
 	}
+	sql.SystemVariables.AddSystemVariables(identityVariables)
 	if err := sql.SystemVariables.AssignValues(map[string]any{
+		varNodeID:         int64(eng.NodeID()),
 		"version":         cfg.Version,
 		"version_comment": "sysemu: resource-ID allocator emulator",
 	}); err != nil {
@@ -177,7 +179,7 @@ func (s *Server) userTable(ctx *sql.Context, t *engine.Table) (*userTable, error
 	if err != nil {
 		return nil, err
 	}
-	return &userTable{t: t, ts: ts, eng: s.eng}, nil
+	return &userTable{t: t, ts: ts, eng: s.eng, srv: s}, nil
 }
 
 // infoSchema is go-mysql-server's information_schema with TABLES replaced
@@ -268,6 +270,9 @@ func (s *Server) Close(timeout time.Duration) error {
 			}
 		}
 		s.gms.Close()
+		if ferr := s.eng.FlushIdentities(context.Background()); ferr != nil {
+			s.log.WithError(ferr).Warn("writing identity counters back")
+		}
 	})
 	return err
 }

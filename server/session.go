@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/go-mysql-server/sql/plan"
@@ -19,6 +20,9 @@ type session struct {
 	// prevDB is the database before the last SetCurrentDatabase, so a
 	// COM_INIT_DB refused by UseDatabase leaves the session where it was.
 	prevDB string
+	// lastIdentity is the last identity value this session generated
+	// (SCOPE_IDENTITY(), @@IDENTITY); nil before any.
+	lastIdentity *int64
 }
 
 func newSession(base *sql.BaseSession) *session {
@@ -41,6 +45,14 @@ func sessionOf(ctx *sql.Context) *session {
 		return s
 	}
 	return newSession(sql.NewBaseSession())
+}
+
+// Warnings lists the statement's warnings in the order they were raised,
+// as MySQL's SHOW WARNINGS does (go-mysql-server lists the newest first).
+func (s *session) Warnings() []*sql.Warning {
+	w := s.BaseSession.Warnings()
+	slices.Reverse(w)
+	return w
 }
 
 func (s *session) editor(t *userTable) *editor {

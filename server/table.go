@@ -21,6 +21,7 @@ type userTable struct {
 	t   *engine.Table
 	ts  *tableSchema
 	eng *engine.Engine
+	srv *Server
 }
 
 var (
@@ -142,7 +143,10 @@ func (t *userTable) AutoIncrementSetter(ctx *sql.Context) sql.AutoIncrementSette
 	return t.editor(ctx)
 }
 
+// Truncate removes the rows and resets the identity counters to the seed
+// (go-mysql-server then sets AUTO_INCREMENT to 1, which the editor ignores).
 func (t *userTable) Truncate(ctx *sql.Context) (int, error) {
+	t.editor(ctx).truncated = true
 	n, err := t.eng.TruncateTableAs(ctx, actor(ctx), t.t.Database, t.t.Name)
 	return int(n), toSQLError(err)
 }
@@ -155,17 +159,30 @@ func (t *userTable) PeekNextAutoIncrementValue(ctx *sql.Context) (uint64, error)
 	return v, toSQLError(err)
 }
 
+// GetNextAutoIncrementValue hands out the identity value of one inserted
+// row (insertVal nil) or notes a supplied one. The statement's first row
+// runs the replication range maintenance first; see editor.identityDone.
 func (t *userTable) GetNextAutoIncrementValue(ctx *sql.Context, insertVal any) (uint64, error) {
-	var given uint64
+	var given *int64
 	if insertVal != nil {
-		v, _, err := types.Uint64.Convert(ctx, insertVal)
+		v, _, err := types.Int64.Convert(ctx, insertVal)
 		if err != nil {
 			return 0, err
 		}
-		given = v.(uint64)
+		n := v.(int64)
+		given = &n
 	}
-	v, err := t.eng.NextAutoIncrement(ctx, t.t.ID, given)
-	return v, toSQLError(err)
+	ed := t.editor(ctx)
+	who := t.srv.identityCaller(ctx)
+	v, err := t.eng.NextIdentity(ctx, t.t.ID, who, !ed.identity, given)
+	ed.identity = true
+	if err != nil {
+		return 0, toSQLError(err)
+	}
+	if given == nil {
+		sessionOf(ctx).lastIdentity = &v
+	}
+	return uint64(v), nil
 }
 
 // CreateIndex adds a secondary index. CREATE TABLE already stored the

@@ -17,6 +17,7 @@ type Source interface {
 	RowCount(ctx context.Context, id uint64) (uint64, error)
 	PeekAutoIncrement(ctx context.Context, id uint64) (uint64, error)
 	StoreStats(ctx context.Context, id uint64) (map[uint32]engine.StoreStat, error)
+	IdentityStateOf(ctx context.Context, id uint64) (engine.IdentityState, error)
 }
 
 // KeyRange selects rows by the indexed ID column: Lo <= id < Hi, where Hi = 0
@@ -76,7 +77,7 @@ func (d *Def) column(i int) int {
 
 // SystemTables are the tables of the SYSTEM database, resolvable unqualified
 // from any database.
-var SystemTables = []*Def{idEvents, gstores, partis, objects, xuguTables, clusters, pgClass}
+var SystemTables = []*Def{idEvents, gstores, partis, objects, xuguTables, clusters, pgClass, identities, identityRanges}
 
 // Lookup returns the SYSTEM table named name (case-insensitive), or nil.
 func Lookup(name string) *Def {

@@ -84,14 +84,12 @@ func tableRow(ctx *sql.Context, src Source, t *engine.Table) (sql.Row, error) {
 		return nil, err
 	}
 	var autoinc any
-	for _, c := range t.Columns {
-		if c.AutoIncrement {
-			v, err := src.PeekAutoIncrement(ctx, t.ID)
-			if err != nil {
-				return nil, err
-			}
-			autoinc = v
+	if t.Identity != nil {
+		v, err := src.PeekAutoIncrement(ctx, t.ID)
+		if err != nil {
+			return nil, err
 		}
+		autoinc = v
 	}
 	collation := t.Collation
 	if collation == "" {

@@ -43,6 +43,7 @@ func serve(args []string) error {
 	fs.Uint64Var(&eo.Nodes, "nodes", 0, fmt.Sprintf("emulated storage nodes 1..N (default %d for a new data directory, else as stored)", engine.DefaultNodes))
 	fs.IntVar(&eo.CopyNum, "copy-num", engine.DefaultCopyNum, "replicas per store unless a table's COMMENT says copy_num=N (capped by the node count)")
 	fs.Uint64Var(&eo.StoreRows, "store-rows", engine.DefaultStoreRows, "rows a store holds before it splits")
+	fs.IntVar(&eo.IdentityCache, "identity-cache", engine.DefaultIdentityCache, "identity values a counter reserves per durable write (a crash skips at most this many)")
 	pgMapVersion := pgMapVersionFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
