@@ -945,8 +945,7 @@ func (e *Engine) FlushIdentities(ctx context.Context) error {
 				if c.Last == nil || c.HW <= *c.Last {
 					continue
 				}
-				c.HW = *c.Last
-				if err := e.putCounter(ctx, id, n, c, nil); err != nil {
+				if err := e.releaseBlock(ctx, id, n, c); err != nil {
 					return err
 				}
 			}
@@ -958,6 +957,27 @@ func (e *Engine) FlushIdentities(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// releaseBlock gives the unused rest of c's block back, unless another node
+// of a cluster reserved past it since (its high-water mark must stay).
+func (e *Engine) releaseBlock(ctx context.Context, id, node uint64, c *identityCounter) error {
+	hw := c.HW
+	return e.st.Update(ctx, func(tx store.Tx) error {
+		b, err := tx.Get(counterKey(id, node))
+		if err != nil || b == nil {
+			return err
+		}
+		stored := newCounter()
+		if err := json.Unmarshal(b, stored); err != nil {
+			return fmt.Errorf("table %d: corrupt identity counter: %w", id, err)
+		}
+		if stored.HW != hw {
+			return nil
+		}
+		c.HW = *c.Last
+		return putJSON(tx, counterKey(id, node), c)
+	})
 }
 
 // resetIdentity is TRUNCATE's reset inside change c: every counter of t

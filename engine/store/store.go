@@ -51,6 +51,10 @@ var ErrClosed = errors.New("store: closed")
 // have happened.
 var ErrUnavailable = errors.New("store: unavailable")
 
+// ErrTooLarge is returned, wrapped, when one key-value pair does not fit in
+// a backend's request (etcd's request limit).
+var ErrTooLarge = errors.New("store: key-value pair too large")
+
 // PrefixEnd returns the smallest key greater than every key that starts with
 // prefix, for use as Scan's end; nil if there is none (prefix is all 0xff).
 func PrefixEnd(prefix []byte) []byte {

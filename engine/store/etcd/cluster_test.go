@@ -207,8 +207,8 @@ func TestTooLarge(t *testing.T) {
 	s := etcd.New(c.Client(t), etcd.Options{})
 	defer s.Close()
 	err := s.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("huge"), make([]byte, 2<<20)) })
-	if !errors.Is(err, etcd.ErrTooLarge) {
-		t.Fatalf("Update of a 2 MiB value = %v, want %v", err, etcd.ErrTooLarge)
+	if !errors.Is(err, store.ErrTooLarge) {
+		t.Fatalf("Update of a 2 MiB value = %v, want %v", err, store.ErrTooLarge)
 	}
 }
 

@@ -25,7 +25,7 @@
 // that starts and finds it first finishes the apply itself, so a crashed
 // writer leaves nothing half-applied for longer than the next transaction
 // takes to start. A single key-value too big for one request is refused with
-// ErrTooLarge.
+// store.ErrTooLarge.
 //
 // When etcd has no quorum or cannot be reached within Options.RequestTimeout,
 // transactions fail with store.ErrUnavailable; a commit whose outcome is
@@ -70,10 +70,6 @@ const (
 
 // pageSize is how many keys a scan reads per request.
 const pageSize = 512
-
-// ErrTooLarge is returned when one key-value pair does not fit in an etcd
-// request.
-var ErrTooLarge = errors.New("etcd: key-value pair larger than etcd's request limit")
 
 // Options configure New.
 type Options struct {
@@ -596,7 +592,7 @@ func (t *tx) commitStaged(cmps []clientv3.Cmp, ops []clientv3.Op) error {
 	for _, op := range ops {
 		b := encodeOp(op)
 		if len(b) > limit {
-			return fmt.Errorf("%w: %q is %d bytes; the limit is about %d", ErrTooLarge, op.KeyBytes(), len(b), limit)
+			return fmt.Errorf("%w: %q is %d bytes, over etcd's request limit (about %d per pair)", store.ErrTooLarge, op.KeyBytes(), len(b), limit)
 		}
 		if n == s.opts.MaxTxnOps || len(chunk)+len(b) > limit {
 			chunks, chunk, n = append(chunks, chunk), nil, 0
