@@ -204,6 +204,17 @@ func (n *Node) watch(ctx context.Context) {
 				if !ok || resp.Err() != nil {
 					break events
 				}
+				// One refresh covers every change queued meanwhile.
+				for drained := false; !drained; {
+					select {
+					case r, ok := <-meta:
+						if !ok || r.Err() != nil {
+							break events
+						}
+					default:
+						drained = true
+					}
+				}
 				n.refresh(ctx)
 			case resp, ok := <-live:
 				if !ok || resp.Err() != nil {
@@ -242,9 +253,15 @@ func (n *Node) sync(ctx context.Context, id uint64) {
 	}
 }
 
-// resync refreshes the State and every node's state from its liveness key.
+// resync refreshes the State and every node's state from its liveness key
+// (not while etcd is unreachable: nothing could change).
 func (n *Node) resync(ctx context.Context) {
-	n.refresh(ctx)
+	if err := n.eng.Refresh(ctx); err != nil {
+		if ctx.Err() == nil {
+			n.log.WithError(err).Warn("refresh")
+		}
+		return
+	}
 	for _, node := range n.eng.State().Nodes() {
 		n.sync(ctx, node.ID)
 	}

@@ -134,7 +134,19 @@ var clusterActor = Actor{User: "cluster"}
 // version it holds turns invalid, as node_offline does. The last online node
 // is left online.
 func (e *Engine) SyncNode(ctx context.Context, id uint64) error {
-	err := e.update(ctx, func(c *change) error {
+	// Most calls find nothing to do: check without the metadata lock first.
+	var live []byte
+	err := e.st.View(ctx, func(tx store.Tx) (err error) {
+		live, err = tx.Get(LiveKey(id))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if n := e.State().Node(id); n != nil && n.Online == (live != nil) && (live == nil || registered(n, live)) {
+		return nil
+	}
+	err = e.update(ctx, func(c *change) error {
 		n := c.old.Node(id)
 		if n == nil {
 			return fmt.Errorf("%w: %d", ErrNoSuchNode, id)
@@ -154,27 +166,42 @@ func (e *Engine) SyncNode(ctx context.Context, id uint64) error {
 			}
 			return errUnchanged
 		}
-		var addrs NodeAddrs
-		if err := json.Unmarshal(b, &addrs); err != nil {
-			return fmt.Errorf("node %d: corrupt liveness key: %w", id, err)
+		m, err := withAddrs(n, b)
+		if err != nil {
+			return err
 		}
-		m := *n
-		if host, port, err := net.SplitHostPort(addrs.MySQL); err == nil {
-			m.Addr = host
-			m.Port, _ = strconv.Atoi(port)
-		}
-		m.HTTP = addrs.HTTP
 		if n.Online {
-			if m == *n {
+			if *m == *n {
 				return errUnchanged
 			}
-			c.next.setNode(&m)
-			return putJSON(c.tx, idKey(nodePrefix, id), &m)
+			c.next.setNode(m)
+			return putJSON(c.tx, idKey(nodePrefix, id), m)
 		}
-		return c.nodeEvent(clusterActor, &m, NodeCameOnline)
+		return c.nodeEvent(clusterActor, m, NodeCameOnline)
 	})
 	if errors.Is(err, errUnchanged) {
 		return nil
 	}
 	return err
+}
+
+// withAddrs returns a copy of n with the addresses of its liveness key.
+func withAddrs(n *Node, live []byte) (*Node, error) {
+	var addrs NodeAddrs
+	if err := json.Unmarshal(live, &addrs); err != nil {
+		return nil, fmt.Errorf("node %d: corrupt liveness key: %w", n.ID, err)
+	}
+	m := *n
+	if host, port, err := net.SplitHostPort(addrs.MySQL); err == nil {
+		m.Addr = host
+		m.Port, _ = strconv.Atoi(port)
+	}
+	m.HTTP = addrs.HTTP
+	return &m, nil
+}
+
+// registered reports whether n shows the addresses of its liveness key.
+func registered(n *Node, live []byte) bool {
+	m, err := withAddrs(n, live)
+	return err == nil && *m == *n
 }
