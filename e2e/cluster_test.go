@@ -208,14 +208,16 @@ func TestCluster(t *testing.T) {
 		} else {
 			t.Logf("INSERT without quorum: %v", err)
 		}
+		t0 := time.Now()
 		_, err = c1.ExecContext(context.Background(), "CREATE TABLE db.no_quorum (c INT)")
+		t.Logf("CREATE TABLE without quorum failed after %v: %v", time.Since(t0), err)
 		if n, _ := errno(err); n != server.ErClusterUnavailable {
 			t.Errorf("CREATE TABLE without quorum: %v, want errno %d", err, server.ErClusterUnavailable)
 		}
 		if got := one(t, c1, "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'db' AND TABLE_NAME = 'one_member_down'"); got != "1" {
 			t.Errorf("INFORMATION_SCHEMA.TABLES without quorum: %s, want 1", got)
 		}
-		if got := one(t, c1, "SELECT COUNT(*) > 300 FROM SYS_GSTORES"); got != "1" {
+		if got := one(t, c1, "SELECT COUNT(*) > 0 FROM SYS_GSTORES"); got != "1" {
 			t.Errorf("SYS_GSTORES without quorum: %s", got)
 		}
 		c.etcd.Restart(1)
