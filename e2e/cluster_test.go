@@ -49,13 +49,13 @@ func startCluster(t *testing.T, n int) *testCluster {
 
 // nodeArgs are the cluster flags of node id: the same as docker-compose.yml
 // gives its nodes (TestComposeFile checks), with a short TTL.
-func (c *testCluster) nodeArgs(id int) []string {
-	return []string{"--etcd", strings.Join(c.etcd.Endpoints(), ","), "--node-id", strconv.Itoa(id),
+func clusterNodeArgs(endpoints []string, id int) []string {
+	return []string{"--etcd", strings.Join(endpoints, ","), "--node-id", strconv.Itoa(id),
 		"--node-ttl", clusterTTL.String()}
 }
 
 func (c *testCluster) start(id int) *binProc {
-	return binStart(c.t, c.bin, c.t.TempDir(), c.nodeArgs(id)...)
+	return binStart(c.t, c.bin, c.t.TempDir(), clusterNodeArgs(c.etcd.Endpoints(), id)...)
 }
 
 func (c *testCluster) conn(id int) *sql.Conn {
