@@ -88,7 +88,9 @@ func (e *Engine) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.meta == old.meta {
+	if s.meta.rev <= old.meta.rev {
+		// Nothing new, or an older revision (a View served by a member
+		// that lags, when etcd has no quorum): keep what we have.
 		return nil
 	}
 	s.Revision = old.Revision + 1

@@ -29,9 +29,9 @@
 //
 // When etcd has no quorum or cannot be reached within Options.RequestTimeout,
 // transactions fail with store.ErrUnavailable; a commit whose outcome is
-// unknown (the request timed out) is reported so, never retried. Views fail
-// too rather than read a member's possibly stale data; a cluster node still
-// answers from its last State.
+// unknown (the request timed out) is reported so, never retried. Views then
+// fall back to serializable reads from a member that is still up: they may
+// be behind the cluster (a node refreshing its State ignores an older one).
 //
 // Key layout under Options.Prefix: "k/" + key holds the data, "t/" + key a
 // tombstone, "x/" the fence, the horizon and staged chunks. Keys written
@@ -131,6 +131,10 @@ func (s *Store) View(ctx context.Context, fn func(tx store.Tx) error) error {
 	}
 	defer s.gate.Leave()
 	t, err := s.begin(ctx, false)
+	if errors.Is(err, store.ErrUnavailable) && ctx.Err() == nil {
+		// No quorum: read what a reachable member has.
+		t, err = s.beginSerializable(ctx)
+	}
 	if err != nil {
 		return err
 	}
@@ -226,21 +230,38 @@ func (s *Store) begin(ctx context.Context, writable bool) (*tx, error) {
 			}
 			continue
 		}
-		return s.newTx(ctx, resp.Header.Revision, writable), nil
+		return s.newTx(ctx, resp.Header.Revision, writable, false), nil
 	}
 }
 
-func (s *Store) newTx(ctx context.Context, rev int64, writable bool) *tx {
-	return &tx{s: s, ctx: ctx, rev: rev, writable: writable,
+// beginSerializable starts a read-only transaction on a member's local data,
+// which may be behind the cluster.
+func (s *Store) beginSerializable(ctx context.Context) (*tx, error) {
+	var resp *clientv3.GetResponse
+	err := s.call(ctx, "begin (serializable)", func(ctx context.Context) (err error) {
+		resp, err = s.c.Get(ctx, s.fence, clientv3.WithSerializable())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Kvs) > 0 {
+		return nil, fmt.Errorf("%w: a commit is being applied and etcd has no quorum to finish it", store.ErrUnavailable)
+	}
+	return s.newTx(ctx, resp.Header.Revision, false, true), nil
+}
+
+func (s *Store) newTx(ctx context.Context, rev int64, writable, serializable bool) *tx {
+	return &tx{s: s, ctx: ctx, rev: rev, writable: writable, serializable: serializable,
 		writes: btree.NewG(16, func(a, b write) bool { return a.key < b.key }), reads: map[string]int64{}}
 }
 
 // tx is one transaction: reads at rev, writes buffered until the commit.
 type tx struct {
-	s        *Store
-	ctx      context.Context
-	rev      int64
-	writable bool
+	s                      *Store
+	ctx                    context.Context
+	rev                    int64
+	writable, serializable bool
 
 	writes *btree.BTreeG[write]
 	reads  map[string]int64 // key → mod revision at rev (0: absent)
@@ -256,7 +277,13 @@ type write struct {
 // span is a key range [start, end); end "" means no upper bound.
 type span struct{ start, end string }
 
-func (t *tx) getOpts() []clientv3.OpOption { return []clientv3.OpOption{clientv3.WithRev(t.rev)} }
+func (t *tx) getOpts() []clientv3.OpOption {
+	opts := []clientv3.OpOption{clientv3.WithRev(t.rev)}
+	if t.serializable {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	return opts
+}
 
 // Get implements store.Tx.
 func (t *tx) Get(key []byte) ([]byte, error) {
