@@ -52,6 +52,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/btree"
@@ -68,6 +69,10 @@ const (
 	DefaultMaxRequestBytes = 1536 * 1024
 	DefaultRequestTimeout  = 5 * time.Second
 )
+
+// degradedFor is how long Views read serializably after a View found etcd
+// without quorum, before they try a linearizable read again.
+const degradedFor = 3 * time.Second
 
 // pageSize is how many keys a scan reads per request.
 const pageSize = 512
@@ -91,6 +96,9 @@ type Store struct {
 	opts Options
 	gate store.Gate
 	mu   sync.Mutex // one Update at a time
+	// degraded is when (Unix ns) Views stop going straight to serializable
+	// reads after etcd was found without quorum.
+	degraded atomic.Int64
 
 	data, tomb, fence, horizon, stage string
 }
@@ -130,10 +138,18 @@ func (s *Store) View(ctx context.Context, fn func(tx store.Tx) error) error {
 		return err
 	}
 	defer s.gate.Leave()
-	t, err := s.begin(ctx, false)
-	if errors.Is(err, store.ErrUnavailable) && ctx.Err() == nil {
-		// No quorum: read what a reachable member has.
+	var t *tx
+	var err error
+	if time.Now().UnixNano() < s.degraded.Load() {
 		t, err = s.beginSerializable(ctx)
+	} else {
+		t, err = s.begin(ctx, false)
+		if errors.Is(err, store.ErrUnavailable) && ctx.Err() == nil {
+			// No quorum: read what a reachable member has, and for a while
+			// do so at once rather than wait for the timeout every time.
+			s.degraded.Store(time.Now().Add(degradedFor).UnixNano())
+			t, err = s.beginSerializable(ctx)
+		}
 	}
 	if err != nil {
 		return err
