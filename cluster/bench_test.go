@@ -93,7 +93,7 @@ func BenchmarkIdentity(b *testing.B) {
 		}
 	}
 	parallel(b, func(w int) error {
-		_, err := es[w].NextIdentity(ctx, t.ID, engine.IdentityCaller{Node: 1, Admin: true}, false, nil)
+		_, err := es[w].NextIdentity(ctx, t.ID, engine.IdentityCaller{Node: 1, Admin: func() bool { return true }}, false, nil)
 		return err
 	})
 }

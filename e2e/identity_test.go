@@ -117,15 +117,19 @@ func TestIdentityTSQLScript(t *testing.T) {
 		t.Fatalf("IDENT_CURRENT of a missing or plain table = %v, want NULL", got)
 	}
 
-	// Reseeding needs the admin privilege; NORESEED only reads.
-	exec(t, c, "CREATE USER app IDENTIFIED BY 'pw'", "GRANT ALL ON shop.* TO app")
+	// Reseeding needs SUPER or ownership (ALTER on the table: db_owner,
+	// db_ddladmin); NORESEED only reads.
+	exec(t, c, "CREATE USER app IDENTIFIED BY 'pw'", "GRANT SELECT, INSERT, EXECUTE ON shop.* TO app",
+		"CREATE USER owner IDENTIFIED BY 'pw'", "GRANT ALL ON shop.* TO owner")
 	app := conn(t, openDB(t, in.DSN("app", "pw", "shop")))
-	wantErr(t, app, "DBCC CHECKIDENT ('orders', RESEED, 5)", 1227, "42000", "SUPER")
+	wantErr(t, app, "DBCC CHECKIDENT ('orders', RESEED, 5)", 1227, "42000", "SUPER or ALTER")
 	mustRows(t, app, "DBCC CHECKIDENT ('orders', NORESEED)")
+	owner := conn(t, openDB(t, in.DSN("owner", "pw", "shop")))
+	exec(t, owner, "DBCC CHECKIDENT ('orders', RESEED, 1)")
 
 	// Every reseed is in the ID-event log.
-	if n := one(t, c, "SELECT COUNT(*) FROM SYS_ID_EVENTS WHERE KIND = 'identity_reseed' AND SEQUENCE_NAME = 'identity:shop.orders'"); n != "4" {
-		t.Fatalf("identity_reseed events: %s, want 4", n)
+	if n := one(t, c, "SELECT COUNT(*) FROM SYS_ID_EVENTS WHERE KIND = 'identity_reseed' AND SEQUENCE_NAME = 'identity:shop.orders'"); n != "5" {
+		t.Fatalf("identity_reseed events: %s, want 5 (four by root, one by the owner)", n)
 	}
 }
 
@@ -210,12 +214,12 @@ func TestIdentityRangesOverTheWire(t *testing.T) {
 	}
 	wantErr(t, c, "INSERT INTO t (id, node) VALUES (1, 3)", 30032, "23000", "sp_adjustpublisheridentityrange")
 
-	// The Publisher with a user without the admin privilege: no new range.
-	exec(t, c, "CREATE USER app IDENTIFIED BY 'pw'", "GRANT ALL ON r.* TO app")
+	// The Publisher with a user who is not the owner: no new range.
+	exec(t, c, "CREATE USER app IDENTIFIED BY 'pw'", "GRANT SELECT, INSERT, EXECUTE ON r.* TO app")
 	app := conn(t, openDB(t, in.DSN("app", "pw", "r")))
 	exec(t, app, "SET @@session.node_id = 1", "INSERT INTO t (node) VALUES "+strings.TrimSuffix(strings.Repeat("(1),", 2000), ","))
 	wantErr(t, app, "INSERT INTO t (node) VALUES (1)", 30032, "23000", "for the Publisher, execute sp_adjustpublisheridentityrange")
-	wantErr(t, app, "CALL adjust_identity_range('t')", 1227, "42000", "SUPER")
+	wantErr(t, app, "CALL adjust_identity_range('t')", 1227, "42000", "SUPER or ALTER")
 	got = mustRows(t, c, "CALL adjust_identity_range('t')")
 	if len(got) != 2 || got[1][2] == "1005" {
 		t.Fatalf("adjust_identity_range: %v", got)

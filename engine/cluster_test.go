@@ -135,7 +135,7 @@ func TestClusterIdentityUnique(t *testing.T) {
 		}
 		wg.Go(func() {
 			for range 200 {
-				v, err := e.NextIdentity(context.Background(), tb.ID, IdentityCaller{Node: 1, Admin: true}, true, nil)
+				v, err := e.NextIdentity(context.Background(), tb.ID, IdentityCaller{Node: 1, Admin: func() bool { return true }}, true, nil)
 				if err != nil {
 					t.Error(err)
 					return
@@ -158,7 +158,7 @@ func TestClusterIdentityUnique(t *testing.T) {
 	if err := b.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	v, err := b.NextIdentity(context.Background(), tb.ID, IdentityCaller{Node: 1, Admin: true}, true, nil)
+	v, err := b.NextIdentity(context.Background(), tb.ID, IdentityCaller{Node: 1, Admin: func() bool { return true }}, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -268,26 +268,18 @@ func (rt *tableRuntime) counter(node uint64) *identityCounter {
 	return c
 }
 
-func (e *Engine) putCounter(ctx context.Context, id, node uint64, c *identityCounter, pool *identityPool) error {
-	return e.st.Update(ctx, func(tx store.Tx) error {
-		if pool != nil {
-			if err := putJSON(tx, identKey(id), pool); err != nil {
-				return err
-			}
-		}
-		return putJSON(tx, counterKey(id, node), c)
-	})
-}
-
 // IdentityCaller is who asks for identity values: the session's node, and
 // whether ranges may be reassigned automatically on the Publisher (the
-// inserting user has the admin privilege, as db_owner in SQL Server).
+// inserting user has the admin privilege, as db_owner in SQL Server). Admin
+// is asked only when it matters; nil means no.
 type IdentityCaller struct {
 	Node  uint64
-	Admin bool
+	Admin func() bool
 }
 
-func (w IdentityCaller) mayAssign() bool { return w.Node != PublisherNode || w.Admin }
+func (w IdentityCaller) mayAssign() bool {
+	return w.Node != PublisherNode || w.Admin != nil && w.Admin()
+}
 
 // NextIdentity hands out the identity value of one inserted row of table id.
 // given is the value the statement supplies (nil: none); a supplied value
@@ -534,6 +526,9 @@ func (e *Engine) reassign(ctx context.Context, t *Table, rt *tableRuntime, node 
 	default:
 		return false, nil
 	}
+	if c.Last == nil {
+		c.set(last)
+	}
 	c.Fresh, c.HW = false, *c.Last
 	err := e.update(ctx, func(ch *change) error {
 		if err := ch.identityMoved(t.ID); err != nil {
@@ -573,8 +568,6 @@ type IdentityInfo struct {
 	Identity
 	Current int64
 	Next    int64
-	// Last is the current value as CHECKIDENT prints it (nil: 'NULL').
-	Last *int64
 }
 
 // IdentityOf returns table id's identity as a session on node sees it.
@@ -588,7 +581,7 @@ func (e *Engine) IdentityOf(ctx context.Context, id, node uint64) (IdentityInfo,
 		return IdentityInfo{}, err
 	}
 	next, _ := c.next(t.Identity)
-	return IdentityInfo{Identity: *t.Identity, Current: c.current(t.Identity), Next: next, Last: c.Last}, nil
+	return IdentityInfo{Identity: *t.Identity, Current: c.current(t.Identity), Next: next}, nil
 }
 
 // counterOf returns a copy of the counter a session on node uses.

@@ -39,12 +39,12 @@ type rowsOf struct {
 
 func (r *rowsOf) insert(t *testing.T, node uint64) int64 {
 	t.Helper()
-	v, err := r.e.NextIdentity(context.Background(), r.t.ID, IdentityCaller{Node: node, Admin: true}, true, nil)
+	v, err := r.e.NextIdentity(context.Background(), r.t.ID, IdentityCaller{Node: node, Admin: yes}, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.vals = append(r.vals, v)
-	if err := r.e.IdentityStatementDone(context.Background(), r.t.ID, IdentityCaller{Node: node, Admin: true}); err != nil {
+	if err := r.e.IdentityStatementDone(context.Background(), r.t.ID, IdentityCaller{Node: node, Admin: yes}); err != nil {
 		t.Fatal(err)
 	}
 	return v
@@ -71,6 +71,8 @@ func (r *rowsOf) checkident(t *testing.T, mode string, value *int64) string {
 }
 
 func i64(v int64) *int64 { return &v }
+
+func yes() bool { return true }
 
 func openIdent(t *testing.T) (*Engine, *mem.Store) {
 	t.Helper()

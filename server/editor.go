@@ -61,7 +61,7 @@ func (e *editor) StatementComplete(ctx *sql.Context) error {
 	}
 	if err == nil && e.identity {
 		// The replication trigger: once per statement, after it committed.
-		err = e.t.eng.IdentityStatementDone(ctx, e.t.t.ID, e.t.srv.identityCaller(ctx))
+		err = e.t.eng.IdentityStatementDone(ctx, e.t.t.ID, e.t.srv.identityCaller(ctx, e.t.t))
 	}
 	return toSQLError(err)
 }

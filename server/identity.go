@@ -47,10 +47,21 @@ func nodeOf(ctx *sql.Context) uint64 {
 	return max(n, 1)
 }
 
-// identityCaller is who inserts: the session's node and whether ranges may
-// be reassigned on the Publisher (the admin privilege, SQL Server's db_owner).
-func (s *Server) identityCaller(ctx *sql.Context) engine.IdentityCaller {
-	return engine.IdentityCaller{Node: nodeOf(ctx), Admin: s.requireAdmin(ctx) == nil}
+// identityCaller is who inserts into t: the session's node and whether
+// ranges may be reassigned on the Publisher (SQL Server's db_owner).
+func (s *Server) identityCaller(ctx *sql.Context, t *engine.Table) engine.IdentityCaller {
+	return engine.IdentityCaller{Node: nodeOf(ctx), Admin: func() bool { return s.requireOwner(ctx, t) == nil }}
+}
+
+// requireOwner is SQL Server's rule for CHECKIDENT and the identity range
+// procedures — sysadmin, or the table's owner (db_owner, db_ddladmin): SUPER,
+// or the ALTER privilege on the table.
+func (s *Server) requireOwner(ctx *sql.Context, t *engine.Table) error {
+	alter := sql.NewPrivilegedOperation(sql.PrivilegeCheckSubject{Database: t.Database, Table: t.Name}, sql.PrivilegeType_Alter)
+	if s.requireAdmin(ctx) == nil || s.mdb().UserHasPrivileges(ctx, alter) {
+		return nil
+	}
+	return mysql.NewSQLError(erSpecificAccess, "42000", "Access denied; you need (at least one of) the SUPER or ALTER privilege(s) for this operation")
 }
 
 // identitySpec declares a new table's identity: its AUTO_INCREMENT column,
@@ -251,14 +262,14 @@ func (s *Server) procCheckIdent(ctx *sql.Context, table string, args ...string) 
 	if f := arg(2); f != "" && !quiet {
 		return nil, mysql.NewSQLError(erWrongArguments, "HY000", "Incorrect arguments to checkident: expected NO_INFOMSGS, got '%s'", f)
 	}
-	if mode != engine.CheckIdentNoReseed {
-		if err := s.requireAdmin(ctx); err != nil {
-			return nil, err
-		}
-	}
 	t, err := s.identityTable(ctx, table)
 	if err != nil {
 		return nil, err
+	}
+	if mode != engine.CheckIdentNoReseed {
+		if err := s.requireOwner(ctx, t); err != nil {
+			return nil, err
+		}
 	}
 	msg, err := s.eng.CheckIdent(ctx, actor(ctx), t.Database, t.Name, nodeOf(ctx), mode, value, func() (*int64, error) {
 		return s.identityMax(ctx, t)
@@ -278,9 +289,6 @@ func (s *Server) procCheckIdent(ctx *sql.Context, table string, args ...string) 
 // identity_range_manage('t', 'auto', identity_range, pub_identity_range,
 // threshold), or ('t', 'manual' | 'none'). It answers the ranges assigned.
 func (s *Server) procIdentityRangeManage(ctx *sql.Context, table, mode string, sizes ...int64) (sql.RowIter, error) {
-	if err := s.requireAdmin(ctx); err != nil {
-		return nil, err
-	}
 	var rng, pub, threshold int64
 	switch len(sizes) {
 	case 0:
@@ -296,6 +304,9 @@ func (s *Server) procIdentityRangeManage(ctx *sql.Context, table, mode string, s
 	if err != nil {
 		return nil, err
 	}
+	if err := s.requireOwner(ctx, t); err != nil {
+		return nil, err
+	}
 	if err := s.eng.ManageIdentityRange(ctx, actor(ctx), t.Database, t.Name, mode, rng, pub, threshold); err != nil {
 		return nil, toSQLError(err)
 	}
@@ -304,11 +315,11 @@ func (s *Server) procIdentityRangeManage(ctx *sql.Context, table, mode string, s
 
 // procAdjustIdentityRange is sp_adjustpublisheridentityrange for one table.
 func (s *Server) procAdjustIdentityRange(ctx *sql.Context, table string) (sql.RowIter, error) {
-	if err := s.requireAdmin(ctx); err != nil {
-		return nil, err
-	}
 	t, err := s.identityTable(ctx, table)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.requireOwner(ctx, t); err != nil {
 		return nil, err
 	}
 	if _, err := s.eng.AdjustIdentityRange(ctx, actor(ctx), t.Database, t.Name); err != nil {

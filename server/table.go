@@ -173,7 +173,7 @@ func (t *userTable) GetNextAutoIncrementValue(ctx *sql.Context, insertVal any) (
 		given = &n
 	}
 	ed := t.editor(ctx)
-	who := t.srv.identityCaller(ctx)
+	who := t.srv.identityCaller(ctx, t.t)
 	v, err := t.eng.NextIdentity(ctx, t.t.ID, who, !ed.identity, given)
 	ed.identity = true
 	if err != nil {

@@ -44,7 +44,7 @@ var identities = &Def{
 // identityRanges is SYS_IDENTITY_RANGES, MSrepl_identity_range per node:
 // one row per (table, node, range) in management mode auto. A range holds
 // RANGE_START..RANGE_END; NEXT_VALUE and CURRENT_MAX are set on the range
-// the node draws from.
+// the node draws from; MAX_IDENTITY is the type's maximum.
 var identityRanges = &Def{
 	Name:      "SYS_IDENTITY_RANGES",
 	Key:       "TABLE_ID",
@@ -64,6 +64,7 @@ var identityRanges = &Def{
 		{Name: "PUB_IDENTITY_RANGE", Type: types.Int64},
 		{Name: "THRESHOLD", Type: types.Int64},
 		{Name: "NEXT_SEED", Type: types.Int64},
+		{Name: "MAX_IDENTITY", Type: types.Int64},
 	},
 	Rows: identityRows(func(t *engine.Table, st engine.IdentityState, n engine.IdentityNodeState, _ uint64, emit func(sql.Row) bool) bool {
 		for i, r := range n.Ranges {
@@ -75,7 +76,7 @@ var identityRanges = &Def{
 				cur = n.Current
 			}
 			if !emit(sql.Row{t.ID, t.Database, t.Name, n.Node, engine.RangeKind(i), r.Lo + 1, r.Hi, next, cur,
-				r.Usage(n.Current), st.Range, st.PubRange, st.Threshold, st.NextSeed}) {
+				r.Usage(n.Current), st.Range, st.PubRange, st.Threshold, st.NextSeed, t.Identity.Max}) {
 				return false
 			}
 		}
