@@ -26,6 +26,7 @@ func (e *Engine) SetNextTableID(ctx context.Context, a Actor, next uint64) error
 			return err
 		}
 		c.caches[SeqTableID] = cache
+		c.jumped = true
 		c.event(a, EventSequenceJump, SeqTableID, int64(old), int64(next))
 		return nil
 	})

@@ -326,12 +326,12 @@ func (e *Engine) FaultIdentityRange(ctx context.Context, a Actor, db, name strin
 	}
 	c := rt.counter(node).clone()
 	c.Ranges = []IdentityRange{{Lo: lo, Hi: hi}}
-	if err := e.putCounter(ctx, t.ID, node, c); err != nil {
-		return err
-	}
-	rt.counters[node] = c
-	return e.update(ctx, func(ch *change) error {
+	err = e.update(ctx, func(ch *change) error {
 		ch.event(a, EventFault, fmt.Sprintf("%s.%s node %d", db, name, node), lo, hi)
-		return nil
+		return putJSON(ch.tx, counterKey(t.ID, node), c)
 	})
+	if err == nil {
+		rt.counters[node] = c
+	}
+	return err
 }

@@ -475,6 +475,9 @@ func (e *Engine) TruncateTableAs(ctx context.Context, a Actor, db, name string) 
 		d := c.old.Database(t.Database)
 		_, err = c.rotate(a, &PGClassRow{OID: t.ID, Name: t.Name, Kind: RelKindTable, Filenode: t.RelFileNode(),
 			DatabaseOID: d.ID, Table: t}, RewriteTruncate)
+		if err == nil && t.Identity != nil {
+			err = c.identityMoved(t.ID)
+		}
 		return err
 	})
 	if err == nil && counters != nil {

@@ -1,6 +1,7 @@
 // Command sysemu runs the sysemu server and its operator subcommands.
 //
-//	sysemu serve [flags]                  run a node (bbolt in --data-dir)
+//	sysemu serve [flags]                  run a node (bbolt in --data-dir, or --etcd)
+//	sysemu migrate --from DIR --etcd EPS  copy a standalone store into etcd
 //	sysemu seed list | apply NAME         scenario scripts
 //	sysemu snapshot save|restore FILE     GreptimeDB-style metadata snapshots
 //	sysemu filenode-map dump FILE         print a PostgreSQL pg_filenode.map
@@ -15,6 +16,8 @@ import (
 const usage = `usage:
   sysemu serve [--data-dir DIR] [--mysql-addr ADDR] [--http-addr ADDR] [--user U] [--password P]
                [--profile NAME] [--scenario NAME] [--log-level LEVEL] [--pg-map-version N]
+               [--etcd ENDPOINTS --node-id N [--node-ttl 10s] [--etcd-prefix /sysemu/]]
+  sysemu migrate --from DATA_DIR --etcd ENDPOINTS [--etcd-prefix /sysemu/]
   sysemu seed list
   sysemu seed apply NAME [--mysql-addr ADDR] [--user U] [--password P]
   sysemu snapshot save FILE [--http-addr ADDR] [--user U] [--password P]
@@ -40,6 +43,8 @@ func main() {
 		err = seedCmd(os.Args[2:])
 	case "snapshot":
 		err = snapshotCmd(os.Args[2:])
+	case "migrate":
+		err = migrate(os.Args[2:])
 	case "filenode-map":
 		err = filenodeMapCmd(os.Args[2:])
 	case "backup":

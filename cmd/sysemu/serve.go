@@ -14,6 +14,7 @@ import (
 
 	"github.com/sysemu/sysemu/engine"
 	"github.com/sysemu/sysemu/engine/pgfiles"
+	"github.com/sysemu/sysemu/engine/store"
 	"github.com/sysemu/sysemu/engine/store/bolt"
 	"github.com/sysemu/sysemu/seed"
 	"github.com/sysemu/sysemu/server"
@@ -45,6 +46,8 @@ func serve(args []string) error {
 	fs.Uint64Var(&eo.StoreRows, "store-rows", engine.DefaultStoreRows, "rows a store holds before it splits")
 	fs.IntVar(&eo.IdentityCache, "identity-cache", engine.DefaultIdentityCache, "identity values a counter reserves per durable write (a crash skips at most this many)")
 	pgMapVersion := pgMapVersionFlag(fs)
+	var cl clusterFlags
+	cl.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -77,19 +80,47 @@ func serve(args []string) error {
 			return err
 		}
 	}
-	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
-		return err
-	}
-	st, err := bolt.Open(filepath.Join(*dataDir, "sysemu.db"), bolt.Options{})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	ctx := context.Background()
-	eo.Dir, eo.MapLayout = *dataDir, mapLayout
+	var st store.Store
+	if cl.etcd != "" {
+		if err := cl.validate(); err != nil {
+			return err
+		}
+		cli, est, err := cl.open()
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		defer est.Close()
+		st = est
+		// Every node shares the store; relation files are not shared, so
+		// cluster mode writes none.
+		eo.NodeID, eo.MapLayout = cl.nodeID, mapLayout
+		if cl.nodeID > engine.DefaultNodes || eo.Nodes > 0 {
+			eo.Nodes = max(eo.Nodes, cl.nodeID)
+		}
+	} else {
+		if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+			return err
+		}
+		bst, err := bolt.Open(filepath.Join(*dataDir, "sysemu.db"), bolt.Options{})
+		if err != nil {
+			return err
+		}
+		defer bst.Close()
+		st = bst
+		eo.Dir, eo.MapLayout = *dataDir, mapLayout
+	}
 	eng, err := engine.Open(ctx, st, p, log, eo)
 	if err != nil {
 		return err
+	}
+	if cl.etcd != "" {
+		node, err := cl.join(ctx, eng, st, log, cf)
+		if err != nil {
+			return err
+		}
+		defer node.Leave()
 	}
 	srv, err := server.New(cfg, eng, log)
 	if err != nil {
