@@ -128,17 +128,17 @@ var binLogSeq struct {
 	n int
 }
 
-// binStart starts `bin serve` on dataDir with fresh loopback ports and
+// binStart starts `bin serve` on dataDir (plus the extra flags) with fresh loopback ports and
 // waits (at most 30 s) until the MySQL port answers a ping. The process is
 // killed when the test ends if it is still running; its stderr is shown
 // when the test fails.
-func binStart(t testing.TB, bin, dataDir string) *binProc {
+func binStart(t testing.TB, bin, dataDir string, extra ...string) *binProc {
 	t.Helper()
 	var lastErr error
 	// The ports are probed then released, so another process may grab
 	// one in between: retry with new ports if the bind fails.
 	for attempt := 0; attempt < 3; attempt++ {
-		p, err := binTryStart(t, bin, dataDir)
+		p, err := binTryStart(t, bin, dataDir, extra...)
 		if err == nil {
 			return p
 		}
@@ -151,7 +151,7 @@ func binStart(t testing.TB, bin, dataDir string) *binProc {
 	return nil
 }
 
-func binTryStart(t testing.TB, bin, dataDir string) (*binProc, error) {
+func binTryStart(t testing.TB, bin, dataDir string, extra ...string) (*binProc, error) {
 	binLogSeq.Lock()
 	binLogSeq.n++
 	seq := binLogSeq.n
@@ -168,8 +168,8 @@ func binTryStart(t testing.TB, bin, dataDir string) (*binProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.cmd = binexec.Command(bin, "serve", "--data-dir", dataDir,
-		"--mysql-addr", p.mysqlAddr, "--http-addr", p.httpAddr)
+	p.cmd = binexec.Command(bin, append([]string{"serve", "--data-dir", dataDir,
+		"--mysql-addr", p.mysqlAddr, "--http-addr", p.httpAddr}, extra...)...)
 	p.cmd.Stdout = logf
 	p.cmd.Stderr = logf
 	if err := p.cmd.Start(); err != nil {

@@ -26,6 +26,7 @@ func (e *Engine) SetNextTableID(ctx context.Context, a Actor, next uint64) error
 			return err
 		}
 		c.caches[SeqTableID] = cache
+		c.jumped = true
 		c.event(a, EventSequenceJump, SeqTableID, int64(old), int64(next))
 		return nil
 	})
@@ -85,6 +86,9 @@ func b2i(b bool) int64 {
 // reproduce a stale sequence. Every node's cache is dropped, as after a restart.
 func (e *Engine) FaultSetSequence(ctx context.Context, a Actor, name string, v uint64) error {
 	seq, ok := e.seqs[name]
+	if !ok && name == SeqGstoNo {
+		return e.faultSetCounter(ctx, a, name, v)
+	}
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNoSuchSequence, name)
 	}
@@ -101,4 +105,43 @@ func (e *Engine) FaultSetSequence(ctx context.Context, a Actor, name string, v u
 		e.log.WithFields(map[string]any{logSeq: name, logNext: v, logUser: a.User}).Warn("fault: sequence value forced")
 	}
 	return err
+}
+
+// faultSetCounter writes v as a store counter's next number, even one in use.
+func (e *Engine) faultSetCounter(ctx context.Context, a Actor, name string, v uint64) error {
+	return e.update(ctx, func(c *change) error {
+		old := c.old.Sequences[name]
+		if err := c.tx.Put(seqKey(name), le(v)); err != nil {
+			return err
+		}
+		c.next.Sequences[name] = v
+		c.event(a, EventFault, name, int64(old), int64(v))
+		return nil
+	})
+}
+
+// SetNextGstoNo raises the gsto_no sequence to next, which must be above
+// every GSTO_NO in use and above its current value: store numbers are never
+// lowered or reused.
+func (e *Engine) SetNextGstoNo(ctx context.Context, a Actor, next uint64) error {
+	return e.update(ctx, func(c *change) error {
+		cur := c.old.Sequences[SeqGstoNo]
+		var top uint64
+		c.old.RangeGstores(0, 0, true, func(_ *Table, st *Store) bool { top = uint64(st.No); return false })
+		if next <= top {
+			return fmt.Errorf("%w: The next value %d is not greater than the highest gsto_no in use %d", ErrNotGreater, next, top)
+		}
+		if next <= cur {
+			return fmt.Errorf("%w: The next value %d is not greater than the current next value %d", ErrNotGreater, next, cur)
+		}
+		if next > 1<<32-1 {
+			return fmt.Errorf("%w: gsto_no %d is above 4294967295", ErrInvalid, next)
+		}
+		if err := c.tx.Put(seqKey(SeqGstoNo), le(next)); err != nil {
+			return err
+		}
+		c.next.Sequences[SeqGstoNo] = next
+		c.event(a, EventSequenceJump, SeqGstoNo, int64(cur), int64(next))
+		return nil
+	})
 }

@@ -43,6 +43,10 @@ type Table struct {
 	// Identity is the table's identity column (AUTO_INCREMENT or T-SQL
 	// IDENTITY(seed, increment)); nil when it has none.
 	Identity *Identity `json:"identity,omitempty"`
+	// IdentityGen counts rewrites of the identity counters from outside
+	// their blocks (reseed, TRUNCATE, ranges); cluster nodes drop their
+	// cached blocks when it moves.
+	IdentityGen uint64 `json:"identity_gen,omitempty"`
 }
 
 // Column is one column. Type is the SQL type as the server renders it

@@ -50,24 +50,30 @@ func (e *Engine) CreateDatabase(ctx context.Context, name, collation string) (*D
 		if err := c.ddlAllowed(); err != nil {
 			return err
 		}
-		if c.old.Database(name) != nil {
-			return fmt.Errorf("%w: %s", ErrDatabaseExists, name)
-		}
-		id, err := c.nextID(SeqDatabaseID)
-		if err != nil {
-			return err
-		}
-		d = &Database{ID: id, Name: name, Collation: collation, Created: e.now().UTC()}
-		if err := putJSON(c.tx, idKey(dbPrefix, id), d); err != nil {
-			return err
-		}
-		if err := c.createDatabaseFiles(d); err != nil {
-			return err
-		}
-		c.next.dbs.ReplaceOrInsert(d)
-		return nil
+		var err error
+		d, err = c.createDatabase(name, collation)
+		return err
 	})
 	return d, err
+}
+
+func (c *change) createDatabase(name, collation string) (*Database, error) {
+	if c.next.Database(name) != nil {
+		return nil, fmt.Errorf("%w: %s", ErrDatabaseExists, name)
+	}
+	id, err := c.nextID(SeqDatabaseID)
+	if err != nil {
+		return nil, err
+	}
+	d := &Database{ID: id, Name: name, Collation: collation, Created: c.e.now().UTC()}
+	if err := putJSON(c.tx, idKey(dbPrefix, id), d); err != nil {
+		return nil, err
+	}
+	if err := c.createDatabaseFiles(d); err != nil {
+		return nil, err
+	}
+	c.next.dbs.ReplaceOrInsert(d)
+	return d, nil
 }
 
 // DropDatabase drops a database with all its tables and their rows.
@@ -110,42 +116,48 @@ func (e *Engine) CreateTable(ctx context.Context, spec TableSpec) (*Table, error
 		if c.old.Table(d.Name, spec.Name) != nil {
 			return fmt.Errorf("%w: %s", ErrTableExists, spec.Name)
 		}
-		copies, err := c.copyNum(spec.Comment)
-		if err != nil {
-			return err
-		}
 		id, err := c.nextTableID(d)
 		if err != nil {
 			return err
 		}
-		t = &Table{
-			ID: id, DatabaseID: d.ID, Database: d.Name, Name: spec.Name, Type: BaseTable,
-			Columns: spec.Columns, PrimaryKey: spec.PrimaryKey, Indexes: spec.Indexes,
-			Partition: spec.Partition, Comment: spec.Comment, Collation: spec.Collation,
-			Created: e.now().UTC(), CopyNum: copies,
-		}
-		if err := c.addStores(t); err != nil {
-			return err
-		}
-		if err := c.createIdentity(t, spec.Identity); err != nil {
-			return err
-		}
-		if err := putJSON(c.tx, idKey(tablePrefix, id), t); err != nil {
-			return err
-		}
-		if err := putStorage(c.tx, id, storageInfo{}); err != nil {
-			return err
-		}
-		if err := c.createRelationFile(t); err != nil {
-			return err
-		}
-		c.next.putTable(t)
-		return nil
+		t, err = c.createTable(d, spec, id)
+		return err
 	})
 	if err == nil {
 		e.forgetRuntime(t.ID)
 	}
 	return t, err
+}
+
+// createTable writes table spec with the given ID in database d.
+func (c *change) createTable(d *Database, spec TableSpec, id uint64) (*Table, error) {
+	copies, err := c.copyNum(spec.Comment)
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{
+		ID: id, DatabaseID: d.ID, Database: d.Name, Name: spec.Name, Type: BaseTable,
+		Columns: spec.Columns, PrimaryKey: spec.PrimaryKey, Indexes: spec.Indexes,
+		Partition: spec.Partition, Comment: spec.Comment, Collation: spec.Collation,
+		Created: c.e.now().UTC(), CopyNum: copies,
+	}
+	if err := c.addStores(t); err != nil {
+		return nil, err
+	}
+	if err := c.createIdentity(t, spec.Identity); err != nil {
+		return nil, err
+	}
+	if err := putJSON(c.tx, idKey(tablePrefix, id), t); err != nil {
+		return nil, err
+	}
+	if err := putStorage(c.tx, id, storageInfo{}); err != nil {
+		return nil, err
+	}
+	if err := c.createRelationFile(t); err != nil {
+		return nil, err
+	}
+	c.next.putTable(t)
+	return t, nil
 }
 
 // checkIDFree fails with ErrIDInUse if a table or storage already holds id.

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,11 @@ type Engine struct {
 
 	rtMu sync.Mutex
 	rt   map[uint64]*tableRuntime
+
+	restoreMu    sync.Mutex // held by the running restore (one at a time)
+	restoreState sync.Mutex // guards running and restoring
+	running      *restoreRun
+	restoring    map[uint64]uint64 // table ID -> restore ID, while a restore writes it
 
 	copyNum       int
 	storeRows     uint64
@@ -120,7 +126,10 @@ func Open(ctx context.Context, st store.Store, p *Profile, log logrus.FieldLogge
 		if err := scanJSON(tx, nodePrefix, func(n *Node) { nodes = append(nodes, n) }); err != nil {
 			return err
 		}
-		return ensureNodes(tx, nodes, opts.Nodes)
+		if err := ensureNodes(tx, nodes, opts.Nodes); err != nil {
+			return err
+		}
+		return bumpMeta(tx)
 	})
 	if err != nil {
 		return nil, err
@@ -155,6 +164,9 @@ func (e *Engine) load(tx store.Tx, p *Profile) (*State, error) {
 		return nil, err
 	}
 	s := newState(p, nodes, nodeEvents)
+	if s.meta, err = readMeta(tx); err != nil {
+		return nil, err
+	}
 	err = scanJSON(tx, dbPrefix, func(d *Database) { s.dbs.ReplaceOrInsert(d) })
 	if err == nil {
 		err = scanJSON(tx, tablePrefix, func(t *Table) { s.putTable(t) })
@@ -229,17 +241,60 @@ type change struct {
 	next   *State
 	caches map[string]seqCache
 	resets bool // sequences were rewritten from outside: reset every cache
+	jumped bool // a sequence jumped: other nodes drop their cached ranges
 	events []*Event
 	after  []func() // file work to do once the transaction committed, in order
 }
 
-// update runs fn as one metadata transaction under the metadata lock.
+// update runs fn as one metadata transaction under the metadata lock. The
+// transaction first checks that the in-memory State is the stored one (in a
+// cluster another node may have changed the metadata since): if not, it
+// reloads the State and runs again.
 func (e *Engine) update(ctx context.Context, fn func(c *change) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	for {
+		c, err := e.updateOnce(ctx, fn)
+		if errors.Is(err, errStaleState) {
+			if err := e.reload(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for name, cache := range c.caches {
+			e.seqs[name].cache = cache
+		}
+		if c.resets {
+			for _, seq := range e.seqs {
+				seq.reset()
+			}
+		}
+		e.state.Store(c.next)
+		for _, ev := range c.events {
+			e.log.WithFields(map[string]any{"kind": ev.Kind, "sequence": ev.Sequence, "old": ev.Old, "new": ev.New,
+				"user": ev.User, "statement": ev.Statement}).Info("admin change")
+		}
+		for _, f := range c.after {
+			f()
+		}
+		return nil
+	}
+}
+
+func (e *Engine) updateOnce(ctx context.Context, fn func(c *change) error) (*change, error) {
 	var c *change
 	err := e.st.Update(ctx, func(tx store.Tx) error {
 		old := e.state.Load()
+		m, err := readMeta(tx)
+		if err != nil {
+			return err
+		}
+		if m != old.meta {
+			return errStaleState
+		}
 		c = &change{e: e, tx: tx, old: old, next: old.clone(), caches: map[string]seqCache{}}
 		if err := fn(c); err != nil {
 			return err
@@ -262,28 +317,17 @@ func (e *Engine) update(ctx context.Context, fn func(c *change) error) error {
 			}
 			c.next.Sequences[name] = v
 		}
+		m.rev++
+		if c.resets || c.jumped {
+			m.seqEpoch++
+		}
+		c.next.meta = m
+		if err := writeMeta(tx, m); err != nil {
+			return err
+		}
 		return c.writeEvents()
 	})
-	if err != nil {
-		return err
-	}
-	for name, cache := range c.caches {
-		e.seqs[name].cache = cache
-	}
-	if c.resets {
-		for _, seq := range e.seqs {
-			seq.reset()
-		}
-	}
-	e.state.Store(c.next)
-	for _, ev := range c.events {
-		e.log.WithFields(map[string]any{"kind": ev.Kind, "sequence": ev.Sequence, "old": ev.Old, "new": ev.New,
-			"user": ev.User, "statement": ev.Statement}).Info("admin change")
-	}
-	for _, f := range c.after {
-		f()
-	}
-	return nil
+	return c, err
 }
 
 // nextID draws one ID from the named sequence inside the change.

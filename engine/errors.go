@@ -29,4 +29,10 @@ var (
 	ErrNoIdentity        = errors.New("no identity column")
 	ErrIdentityOverflow  = errors.New("identity overflow")
 	ErrIdentityRange     = errors.New("identity range check")
+	// Backup and restore (TiDB BR).
+	ErrBadBackup         = errors.New("invalid backup")
+	ErrRestoreCheckpoint = errors.New("restore checkpoint mismatch")
+	ErrRestoreRunning    = errors.New("restore already running")
+	ErrTableRestoring    = errors.New("table is being restored")
+	ErrRestoreChecksum   = errors.New("restore checksum mismatch")
 )

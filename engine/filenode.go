@@ -436,6 +436,9 @@ func (e *Engine) TruncateTableAs(ctx context.Context, a Actor, db, name string) 
 	if t == nil || t.System {
 		return 0, fmt.Errorf("%w: %s.%s", ErrNoSuchTable, db, name)
 	}
+	if err := e.checkNotRestoring(t.ID); err != nil {
+		return 0, err
+	}
 	rt, err := e.lockedRuntime(ctx, t.ID)
 	if err != nil {
 		return 0, err
@@ -472,6 +475,9 @@ func (e *Engine) TruncateTableAs(ctx context.Context, a Actor, db, name string) 
 		d := c.old.Database(t.Database)
 		_, err = c.rotate(a, &PGClassRow{OID: t.ID, Name: t.Name, Kind: RelKindTable, Filenode: t.RelFileNode(),
 			DatabaseOID: d.ID, Table: t}, RewriteTruncate)
+		if err == nil && t.Identity != nil {
+			err = c.identityMoved(t.ID)
+		}
 		return err
 	})
 	if err == nil && counters != nil {
@@ -622,6 +628,9 @@ func (e *Engine) CheckDatabase(db string) error {
 }
 
 // MapStatus is one map file as verify_filenode_maps reports it.
+// MapOK is a readable map file that agrees with the catalog.
+const MapOK = "ok"
+
 type MapStatus struct {
 	Path        string
 	Database    string // "" for the global map
@@ -654,7 +663,7 @@ func (e *Engine) VerifyFilenodeMaps() []MapStatus {
 }
 
 func (e *Engine) verifyOne(s *State, dbID uint64, name string) MapStatus {
-	st := MapStatus{Path: pgfiles.MapPath(dbID), Database: name, DatabaseOID: dbID, Mappings: -1, Status: "ok"}
+	st := MapStatus{Path: pgfiles.MapPath(dbID), Database: name, DatabaseOID: dbID, Mappings: -1, Status: MapOK}
 	m, err := e.checkMap(dbID)
 	if m != nil {
 		st.Mappings, st.CRC = len(m.Mappings), m.CRC

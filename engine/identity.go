@@ -268,10 +268,6 @@ func (rt *tableRuntime) counter(node uint64) *identityCounter {
 	return c
 }
 
-func (e *Engine) putCounter(ctx context.Context, id, node uint64, c *identityCounter) error {
-	return e.st.Update(ctx, func(tx store.Tx) error { return putJSON(tx, counterKey(id, node), c) })
-}
-
 // IdentityCaller is who asks for identity values: the session's node, and
 // whether ranges may be reassigned automatically on the Publisher (the
 // inserting user has the admin privilege, as db_owner in SQL Server). Admin
@@ -323,7 +319,8 @@ func (e *Engine) NextIdentity(ctx context.Context, id uint64, who IdentityCaller
 			c.Fresh = false
 		}
 		if v > c.HW {
-			return v, e.reserve(ctx, id, node, c, v, ident.Incr, identityLimit(ident, c, auto))
+			_, err := e.reserve(ctx, id, node, c, v, ident, identityLimit(ident, c, auto), true)
+			return v, err
 		}
 		return v, nil
 	}
@@ -341,7 +338,7 @@ func (e *Engine) NextIdentity(ctx context.Context, id uint64, who IdentityCaller
 	c.set(v)
 	c.Fresh = false
 	if v > c.HW {
-		if err := e.reserve(ctx, id, node, c, v, ident.Incr, identityLimit(ident, c, auto)); err != nil {
+		if v, err = e.reserve(ctx, id, node, c, v, ident, identityLimit(ident, c, auto), false); err != nil {
 			return 0, err
 		}
 	}
@@ -359,16 +356,74 @@ func identityLimit(ident *Identity, c *identityCounter, auto bool) int64 {
 
 // reserve persists a block of values from v up (at most the cache size, at
 // most limit) before v is used: after a crash the counter resumes above
-// the block, so a value is never handed out twice.
-func (e *Engine) reserve(ctx context.Context, id, node uint64, c *identityCounter, v, incr, limit int64) error {
-	c.HW = v
-	if n := int64(e.identityCache - 1); limit > v {
-		c.HW = limit
-		if (limit-v)/incr > n {
-			c.HW = v + n*incr
+// the block, so a value is never handed out twice. The block starts above
+// the stored high-water mark: when nodes of a cluster share the counter,
+// one may have reserved past v; then the block (and, unless v was given
+// explicitly, v itself) moves above that node's block. It returns v.
+func (e *Engine) reserve(ctx context.Context, id, node uint64, c *identityCounter, v int64, ident *Identity, limit int64, given bool) (int64, error) {
+	want := v
+	err := e.st.Update(ctx, func(tx store.Tx) error {
+		v = want
+		b, err := tx.Get(counterKey(id, node))
+		if err != nil {
+			return err
 		}
+		if b != nil {
+			stored := newCounter()
+			if err := json.Unmarshal(b, stored); err != nil {
+				return fmt.Errorf("table %d: corrupt identity counter: %w", id, err)
+			}
+			switch {
+			case stored.HW < v:
+			case !given:
+				if stored.HW > math.MaxInt64-ident.Incr || stored.HW+ident.Incr > limit {
+					return overflow(ident)
+				}
+				v = stored.HW + ident.Incr
+			case c.Last == nil || *c.Last < stored.HW:
+				// The next automatic value goes above the other node's block.
+				c.set(stored.HW)
+				c.Fresh = false
+			}
+		}
+		if !given {
+			c.set(v)
+		}
+		c.HW = v
+		if n := int64(e.identityCache - 1); limit > v {
+			c.HW = limit
+			if (limit-v)/ident.Incr > n {
+				c.HW = v + n*ident.Incr
+			}
+		}
+		if c.Last != nil {
+			c.HW = max(c.HW, *c.Last)
+		}
+		return putJSON(tx, counterKey(id, node), c)
+	})
+	return v, err
+}
+
+// identityMoved bumps table id's identity generation inside change ch,
+// after its counters were rewritten (reseed, TRUNCATE, ranges): other nodes
+// of a cluster drop their cached blocks of the table when they see it.
+func (ch *change) identityMoved(id uint64) error {
+	t := ch.next.TableByID(id)
+	if t == nil {
+		return nil
 	}
-	return e.putCounter(ctx, id, node, c)
+	n := *t
+	n.IdentityGen++
+	ch.next.putTable(&n)
+	return putJSON(ch.tx, idKey(tablePrefix, id), &n)
+}
+
+// identityGen is table id's identity generation (0 for no table).
+func (s *State) identityGen(id uint64) uint64 {
+	if t := s.TableByID(id); t != nil {
+		return t.IdentityGen
+	}
+	return 0
 }
 
 func inRanges(rs []IdentityRange, v int64) bool {
@@ -476,6 +531,9 @@ func (e *Engine) reassign(ctx context.Context, t *Table, rt *tableRuntime, node 
 	}
 	c.Fresh, c.HW = false, *c.Last
 	err := e.update(ctx, func(ch *change) error {
+		if err := ch.identityMoved(t.ID); err != nil {
+			return err
+		}
 		for _, r := range c.Ranges {
 			if !inRanges(rs, r.Hi) {
 				ch.event(Actor{User: "replication"}, EventIdentityRange, identitySeq(t, node), r.Lo, r.Hi)
@@ -746,6 +804,9 @@ func (e *Engine) ManageIdentityRange(ctx context.Context, a Actor, db, name, mod
 		}
 	}
 	err = e.update(ctx, func(ch *change) error {
+		if err := ch.identityMoved(t.ID); err != nil {
+			return err
+		}
 		if err := deletePrefix(ch.tx, identKey(t.ID)); err != nil {
 			return err
 		}
@@ -877,8 +938,7 @@ func (e *Engine) FlushIdentities(ctx context.Context) error {
 				if c.Last == nil || c.HW <= *c.Last {
 					continue
 				}
-				c.HW = *c.Last
-				if err := e.putCounter(ctx, id, n, c); err != nil {
+				if err := e.releaseBlock(ctx, id, n, c); err != nil {
 					return err
 				}
 			}
@@ -890,6 +950,27 @@ func (e *Engine) FlushIdentities(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// releaseBlock gives the unused rest of c's block back, unless another node
+// of a cluster reserved past it since (its high-water mark must stay).
+func (e *Engine) releaseBlock(ctx context.Context, id, node uint64, c *identityCounter) error {
+	hw := c.HW
+	return e.st.Update(ctx, func(tx store.Tx) error {
+		b, err := tx.Get(counterKey(id, node))
+		if err != nil || b == nil {
+			return err
+		}
+		stored := newCounter()
+		if err := json.Unmarshal(b, stored); err != nil {
+			return fmt.Errorf("table %d: corrupt identity counter: %w", id, err)
+		}
+		if stored.HW != hw {
+			return nil
+		}
+		c.HW = *c.Last
+		return putJSON(tx, counterKey(id, node), c)
+	})
 }
 
 // resetIdentity is TRUNCATE's reset inside change c: every counter of t

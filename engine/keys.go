@@ -19,7 +19,11 @@ var (
 	nodePrefix      = []byte("m/node/")
 	nodeEventPrefix = []byte("m/nodeev/")
 	relmapPrefix    = []byte("m/relmap/") // PostgreSQL relation maps by database ID (0: global)
-	identPrefix     = []byte("m/ident/")  // identity pools and per-node counters by table ID
+
+	// Cluster keys, outside metadata (a snapshot restore leaves them).
+	metaRevKey  = []byte("c/rev")    // metadata revision and sequence epoch (see cluster.go)
+	livePrefix  = []byte("c/live/")  // node liveness, by node ID: leased keys in cluster mode
+	identPrefix = []byte("m/ident/") // identity pools and per-node counters by table ID
 )
 
 // Switch names, GreptimeDB's runtime switches (key/runtime_switch.rs).

@@ -19,6 +19,8 @@ type Node struct {
 	Port    int    `json:"port"`
 	Online  bool   `json:"online"`
 	Dropped bool   `json:"dropped,omitempty"`
+	// HTTP is the admin API address a cluster node registered.
+	HTTP string `json:"http,omitempty"`
 }
 
 // Node-event kinds: what happened to a node. The store versions' states are
@@ -159,34 +161,41 @@ func (e *Engine) nodeChange(ctx context.Context, a Actor, id uint64, kind string
 		if err := check(c.old, n); err != nil {
 			return err
 		}
-		m := *n
-		switch kind {
-		case NodeWentOffline:
-			m.Online = false
-		case NodeCameOnline:
-			m.Online = true
-		case NodeWasDropped:
-			m.Dropped = true
-		}
-		if err := putJSON(c.tx, idKey(nodePrefix, id), &m); err != nil {
-			return err
-		}
-		ev := NodeEvent{Seq: uint64(len(c.old.nodeEvents)) + 1, Node: id, Kind: kind}
-		if err := putJSON(c.tx, idKey(nodeEventPrefix, ev.Seq), &ev); err != nil {
-			return err
-		}
-		c.next.setNode(&m)
-		c.next.nodeEvents = append(slices.Clip(c.old.nodeEvents), ev)
-		if kind == NodeWasDropped {
-			delete(c.next.nodeLoad, id) // clone() copied the map
-		}
-		c.event(a, nodeEventKinds[kind], "", int64(id), int64(id))
-		return nil
+		return c.nodeEvent(a, n, kind)
 	})
 	if errors.Is(err, errUnchanged) {
 		return nil
 	}
 	return err
+}
+
+// nodeEvent records kind happening to node n (as it should be stored,
+// apart from the change kind makes).
+func (c *change) nodeEvent(a Actor, n *Node, kind string) error {
+	m := *n
+	switch kind {
+	case NodeWentOffline:
+		m.Online = false
+	case NodeCameOnline:
+		m.Online = true
+	case NodeWasDropped:
+		m.Dropped = true
+	}
+	id := m.ID
+	if err := putJSON(c.tx, idKey(nodePrefix, id), &m); err != nil {
+		return err
+	}
+	ev := NodeEvent{Seq: uint64(len(c.old.nodeEvents)) + 1, Node: id, Kind: kind}
+	if err := putJSON(c.tx, idKey(nodeEventPrefix, ev.Seq), &ev); err != nil {
+		return err
+	}
+	c.next.setNode(&m)
+	c.next.nodeEvents = append(slices.Clip(c.old.nodeEvents), ev)
+	if kind == NodeWasDropped {
+		delete(c.next.nodeLoad, id) // clone() copied the map
+	}
+	c.event(a, nodeEventKinds[kind], "", int64(id), int64(id))
+	return nil
 }
 
 func (s *State) setNode(n *Node) {

@@ -94,6 +94,9 @@ func (e *Engine) ApplyEdits(ctx context.Context, id uint64, keyless bool, edits 
 	if t == nil {
 		return storageErr(id, nil)
 	}
+	if err := e.checkNotRestoring(id); err != nil {
+		return err
+	}
 	err := e.st.Update(ctx, func(tx store.Tx) error {
 		deltas, err := applyEdits(tx, id, keyless, edits)
 		if err != nil {

@@ -18,6 +18,7 @@ type State struct {
 	// Revision grows by one with every published change.
 	Revision uint64
 	Profile  *Profile
+	meta     metaRev // the stored metadata revision this State reflects
 	// Sequences maps a sequence name to its durable high-water mark: what
 	// GreptimeDB's peek() returns (the next ID a fresh node would hand out).
 	Sequences map[string]uint64

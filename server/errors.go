@@ -8,6 +8,7 @@ import (
 	"github.com/dolthub/vitess/go/mysql"
 
 	"github.com/sysemu/sysemu/engine"
+	"github.com/sysemu/sysemu/engine/store"
 )
 
 // sysemu's own error numbers. They never move (clients branch on them), stay
@@ -38,6 +39,15 @@ const (
 	ErNoIdentityColumn = 30030
 	ErIdentityOverflow = 30031
 	ErIdentityRange    = 30032
+	// TiDB BR backup and restore (30060 and up).
+	ErBadBackup         = 30060
+	ErRestoreCheckpoint = 30061
+	ErRestoreRunning    = 30062
+	ErTableRestoring    = 30063
+	ErRestoreChecksum   = 30064
+	// Cluster mode (30040 and up).
+	ErClusterUnavailable = 30040 // etcd has no quorum or cannot be reached
+	ErTransactionTooBig  = 30041 // one key-value pair over etcd's request limit
 )
 
 // MySQL's own numbers used here.
@@ -89,6 +99,13 @@ var engineErrors = []errorCode{
 	{engine.ErrNoIdentity, ErNoIdentityColumn, "HY000"},
 	{engine.ErrIdentityOverflow, ErIdentityOverflow, "22003"},
 	{engine.ErrIdentityRange, ErIdentityRange, "23000"},
+	{engine.ErrBadBackup, ErBadBackup, "HY000"},
+	{engine.ErrRestoreCheckpoint, ErRestoreCheckpoint, "HY000"},
+	{engine.ErrRestoreRunning, ErRestoreRunning, "HY000"},
+	{engine.ErrTableRestoring, ErTableRestoring, "HY000"},
+	{engine.ErrRestoreChecksum, ErRestoreChecksum, "HY000"},
+	{store.ErrUnavailable, ErClusterUnavailable, "HY000"},
+	{store.ErrTooLarge, ErTransactionTooBig, "HY000"},
 	{engine.ErrDuplicateKey, erDupEntry, "23000"},
 	{engine.ErrNoSuchTable, erNoSuchTable, "42S02"},
 	{engine.ErrNoSuchDatabase, erBadDB, "42000"},
@@ -131,7 +148,10 @@ func wireMessage(ec errorCode, err error) string {
 		return "Can't create database '" + detail + "'; database exists"
 	case erDBAccessDenied:
 		return "Access denied to database '" + detail + "': it is a read-only system database"
-	case ErRecoveryModeDDL, ErProcedurePaused, ErTargetNotClean, ErBadSnapshot, ErUnknownSequence, ErProfileMismatch, ErUnknownNode:
+	case ErClusterUnavailable, ErTransactionTooBig:
+		return "cluster store: " + err.Error()
+	case ErRecoveryModeDDL, ErProcedurePaused, ErTargetNotClean, ErBadSnapshot, ErUnknownSequence, ErProfileMismatch, ErUnknownNode,
+		ErBadBackup:
 		return err.Error()
 	}
 	return detail

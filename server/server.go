@@ -150,7 +150,7 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, tls: tlsCfg, eng: eng, log: log, procs: sql.NewExternalStoredProcedureRegistry(),
 		stats: &wireStats{started: time.Now(), slowAfter: cfg.SlowQuery, onQuery: cfg.Metrics.queryDone}}
 	cfg.Metrics.registerServer(s)
-	for _, p := range append(append(s.procedures(), s.pgProcedures()...), s.identityProcedures()...) {
+	for _, p := range append(append(append(s.procedures(), s.pgProcedures()...), s.identityProcedures()...), s.restoreProcedures()...) {
 		s.procs.Register(p)
 	}
 	a := analyzer.NewBuilder(&provider{s}).AddOverrides(sql.EngineOverrides{

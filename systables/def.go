@@ -18,6 +18,9 @@ type Source interface {
 	PeekAutoIncrement(ctx context.Context, id uint64) (uint64, error)
 	StoreStats(ctx context.Context, id uint64) (map[uint32]engine.StoreStat, error)
 	IdentityStateOf(ctx context.Context, id uint64) (engine.IdentityState, error)
+	IDMap(ctx context.Context, restoreID uint64) ([]engine.IDMapEntry, error)
+	Checkpoints(ctx context.Context) ([]engine.RestoreCheckpoint, error)
+	RestoreProgress() []engine.RestoreProgress
 }
 
 // KeyRange selects rows by the indexed ID column: Lo <= id < Hi, where Hi = 0
@@ -77,7 +80,8 @@ func (d *Def) column(i int) int {
 
 // SystemTables are the tables of the SYSTEM database, resolvable unqualified
 // from any database.
-var SystemTables = []*Def{idEvents, gstores, partis, objects, xuguTables, clusters, pgClass, identities, identityRanges}
+var SystemTables = []*Def{idEvents, gstores, partis, objects, xuguTables, clusters, pgClass, identities, identityRanges,
+	idMap, restoreCheckpoints, restoreProgress}
 
 // Lookup returns the SYSTEM table named name (case-insensitive), or nil.
 func Lookup(name string) *Def {

@@ -42,6 +42,20 @@ func testEngine(t *testing.T) *engine.Engine {
 		t.Fatal(err)
 	}
 	a := engine.Actor{User: "root"}
+	// A restore of the database into itself: an ID map, checkpoints and
+	// progress to show.
+	orders := e.State().Table("shop", "orders")
+	k, _ := engine.AppendTuple(nil, int64(1))
+	if err := e.ApplyEdits(ctx, orders.ID, false, []engine.RowEdit{{Op: engine.OpInsert, Key: k, Value: k, Part: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir() + "/bk"
+	if _, err := e.Backup(ctx, dir, []string{"shop"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Restore(ctx, a, dir, engine.RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.ManageIdentityRange(ctx, a, "shop", "items", engine.IdentityAuto, 1000, 100, 80); err != nil {
 		t.Fatal(err)
 	}

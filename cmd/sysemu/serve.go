@@ -37,6 +37,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 type serveFlags struct {
 	fs                         *flag.FlagSet
 	cf                         clientFlags
+	cl                         clusterFlags
 	dataDir, profile, scenario *string
 	level                      *string
 	eo                         engine.Options
@@ -60,6 +61,7 @@ func newServeFlags() *serveFlags {
 	fs.Uint64Var(&f.eo.StoreRows, "store-rows", engine.DefaultStoreRows, "rows a store holds before it splits")
 	fs.IntVar(&f.eo.IdentityCache, "identity-cache", engine.DefaultIdentityCache, "identity values a counter reserves per durable write (a crash skips at most this many)")
 	f.pgMapVersion = pgMapVersionFlag(fs)
+	f.cl.register(fs)
 	f.tlsCert = fs.String("tls-cert", "", "TLS certificate (PEM); empty: a self-signed one generated into <data-dir>/tls")
 	f.tlsKey = fs.String("tls-key", "", "TLS private key (PEM), with --tls-cert")
 	f.requireTLS = fs.Bool("require-tls", false, "refuse MySQL connections that use neither TLS nor the Unix socket")
@@ -75,7 +77,7 @@ func serve(args []string) error {
 	if err := settle(f.fs, args); err != nil {
 		return err
 	}
-	cf, eo, dataDir, profile, scenario, level, pgMapVersion := f.cf, f.eo, f.dataDir, f.profile, f.scenario, f.level, f.pgMapVersion
+	cf, cl, eo, dataDir, profile, scenario, level, pgMapVersion := f.cf, f.cl, f.eo, f.dataDir, f.profile, f.scenario, f.level, f.pgMapVersion
 	log := logrus.New()
 	lvl, err := logrus.ParseLevel(*level)
 	if err != nil {
@@ -121,18 +123,45 @@ func serve(args []string) error {
 	if err := os.MkdirAll(cfg.FileDir, 0o700); err != nil {
 		return err
 	}
-	bst, err := bolt.Open(filepath.Join(*dataDir, "sysemu.db"), bolt.Options{})
+	cfg.Metrics = server.NewMetrics()
+	ctx := context.Background()
+	var st store.Store
+	if cl.etcd != "" {
+		if err := cl.validate(); err != nil {
+			return err
+		}
+		cli, est, err := cl.open()
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		defer est.Close()
+		st = est
+		// Every node shares the store; relation files are not shared, so
+		// cluster mode writes none.
+		eo.NodeID, eo.MapLayout = cl.nodeID, mapLayout
+		if cl.nodeID > engine.DefaultNodes || eo.Nodes > 0 {
+			eo.Nodes = max(eo.Nodes, cl.nodeID)
+		}
+	} else {
+		bst, err := bolt.Open(filepath.Join(*dataDir, "sysemu.db"), bolt.Options{})
+		if err != nil {
+			return err
+		}
+		defer bst.Close()
+		st = bst
+		eo.Dir, eo.MapLayout = *dataDir, mapLayout
+	}
+	eng, err := engine.Open(ctx, store.Timed(st, cfg.Metrics.ObserveStoreTx), p, log, eo)
 	if err != nil {
 		return err
 	}
-	defer bst.Close()
-	cfg.Metrics = server.NewMetrics()
-	st := store.Timed(bst, cfg.Metrics.ObserveStoreTx)
-	ctx := context.Background()
-	eo.Dir, eo.MapLayout = *dataDir, mapLayout
-	eng, err := engine.Open(ctx, st, p, log, eo)
-	if err != nil {
-		return err
+	if cl.etcd != "" {
+		node, err := cl.join(ctx, eng, st, log, cf)
+		if err != nil {
+			return err
+		}
+		defer node.Leave()
 	}
 	srv, err := server.New(cfg, eng, log)
 	if err != nil {

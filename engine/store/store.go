@@ -1,6 +1,6 @@
 // Package store defines the durable, ordered key-value transactions the engine is
 // built on, and nothing else: no catalog, no SQL. Backends live in sub-packages
-// (bolt: the embedded default; mem: unit tests) and all pass storetest.
+// (bolt: the embedded default; etcd: cluster mode; mem: unit tests) and all pass storetest.
 package store
 
 import (
@@ -45,6 +45,15 @@ var ErrReadOnly = errors.New("store: write in a read-only transaction")
 
 // ErrClosed is returned by View and Update after Close.
 var ErrClosed = errors.New("store: closed")
+
+// ErrUnavailable is returned, wrapped, by a backend that cannot reach its
+// servers or has no quorum (etcd). A commit that fails so may or may not
+// have happened.
+var ErrUnavailable = errors.New("store: unavailable")
+
+// ErrTooLarge is returned, wrapped, when one key-value pair does not fit in
+// a backend's request (etcd's request limit).
+var ErrTooLarge = errors.New("store: key-value pair too large")
 
 // PrefixEnd returns the smallest key greater than every key that starts with
 // prefix, for use as Scan's end; nil if there is none (prefix is all 0xff).
