@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	clicmd "os/exec"
 	"strings"
@@ -15,19 +16,25 @@ import (
 // cliClient finds the real MariaDB (or MySQL) command-line client.
 func cliClient(t testing.TB) string {
 	t.Helper()
-	for _, name := range []string{"mariadb", "mysql"} {
-		if p, err := clicmd.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatalf("neither mariadb nor mysql client found in PATH: run `apt-get install -y mariadb-client`")
-	return ""
+	return mustLookPath(t, "apt-get install mariadb-client", "mariadb", "mysql")
+}
+
+// mysqlPorter is a running server the CLI connects to: a binProc, or an
+// in-process servertest instance (inProc).
+type mysqlPorter interface{ mysqlPort() string }
+
+// inProc adapts a servertest instance to the CLI helpers.
+type inProc struct{ addr string }
+
+func (p inProc) mysqlPort() string {
+	_, port, _ := net.SplitHostPort(p.addr)
+	return port
 }
 
 // cliRun runs the client in batch mode without column names against p,
 // with stdin as the script (or extra args such as -e), and returns its
 // combined output and exit error.
-func cliRun(t testing.TB, client string, p *binProc, stdin string, args ...string) (string, error) {
+func cliRun(t testing.TB, client string, p mysqlPorter, stdin string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -46,7 +53,7 @@ func cliRun(t testing.TB, client string, p *binProc, stdin string, args ...strin
 
 // cliMust runs the client and fails the test unless it exits 0 with
 // exactly want as output.
-func cliMust(t testing.TB, client string, p *binProc, stdin string, want string, args ...string) {
+func cliMust(t testing.TB, client string, p mysqlPorter, stdin string, want string, args ...string) {
 	t.Helper()
 	got, err := cliRun(t, client, p, stdin, args...)
 	if err != nil {

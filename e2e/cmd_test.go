@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	cmdexec "os/exec"
 	"path/filepath"
 	"strings"
@@ -56,5 +57,32 @@ func TestOperatorCommands(t *testing.T) {
 	out, err = binRun(t, bin, "serve", "--data-dir", t.TempDir(), "--mysql-addr", "0.0.0.0:0", "--http-addr", "-")
 	if err == nil || !strings.Contains(out, "without a password") {
 		t.Fatalf("serve on 0.0.0.0 without a password: %v\n%s", err, out)
+	}
+}
+
+// The binary reads its config file and the environment: flags > env > file.
+func TestConfigFileAndEnvironment(t *testing.T) {
+	bin := binBuild(t)
+	file := filepath.Join(t.TempDir(), "sysemu.toml")
+	if err := os.WriteFile(file, []byte("nodes = 5\ncopy_num = 2\nhttp_addr = \"0.0.0.0:0\"\npassword = \"pw\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := cmdexec.Command(bin, "config", "print", "--copy-num", "1")
+	cmd.Env = append(os.Environ(), "SYSEMU_CONFIG="+file, "SYSEMU_NODES=6")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("config print: %v\n%s", err, out)
+	}
+	for _, want := range []string{"nodes = 6\n", "copy_num = 1\n", `http_addr = "0.0.0.0:0"`, `password = "<set>"`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("config print lacks %q:\n%s", want, out)
+		}
+	}
+	// A non-loopback HTTP address from the file without a token is refused.
+	cmd = cmdexec.Command(bin, "serve", "--data-dir", t.TempDir(), "--mysql-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "SYSEMU_CONFIG="+file)
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "without a token") {
+		t.Fatalf("serve with a public HTTP address and no token: %v\n%s", err, out)
 	}
 }

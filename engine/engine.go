@@ -273,6 +273,10 @@ func (e *Engine) update(ctx context.Context, fn func(c *change) error) error {
 			}
 		}
 		e.state.Store(c.next)
+		for _, ev := range c.events {
+			e.log.WithFields(map[string]any{"kind": ev.Kind, "sequence": ev.Sequence, "old": ev.Old, "new": ev.New,
+				"user": ev.User, "statement": ev.Statement}).Info("admin change")
+		}
 		for _, f := range c.after {
 			f()
 		}

@@ -63,6 +63,9 @@ const (
 	erWrongArguments = 1210
 	erUnknown        = 1105
 	erNoDB           = 1046
+	erUnknownSysVar  = 1193
+	erQueryInterrupt = 1317
+	erCommandDenied  = 1142
 	erWrongFieldSpec = 1063
 	erSPWrongArgs    = 1318
 )
@@ -198,7 +201,14 @@ func fixGMSError(err error, db string) error {
 			return mysql.NewSQLError(erDupEntry, "23000", "Duplicate entry %s", rest)
 		}
 	}
+	if rest, ok := after("Unknown system variable '"); ok {
+		return mysql.NewSQLError(erUnknownSysVar, "HY000", "Unknown system variable '%s", strings.TrimPrefix(rest, "@@"))
+	}
 	switch {
+	case strings.HasPrefix(msg, "command denied to user "):
+		return mysql.NewSQLError(erCommandDenied, "42000", "%s", msg)
+	case strings.HasSuffix(msg, "context canceled"):
+		return mysql.NewSQLError(erQueryInterrupt, "70100", "Query execution was interrupted")
 	case msg == "no database selected":
 		return mysql.NewSQLError(erNoDB, "3D000", "No database selected")
 	case se.Num == erUnknown && isSyntaxError(msg):

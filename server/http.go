@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +54,8 @@ func (s *Server) httpHandler() http.Handler {
 		"/admin/procedure-manager/status": {"GET", false, func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, map[string]string{"status": procStatus(s.eng.State().Switches[engine.SwitchPauseProcedure])})
 		}},
+		"/metrics":                {"GET", false, s.cfg.Metrics.handler(s.log).ServeHTTP},
+		"/":                       {"GET", false, s.httpStatusPage},
 		"/admin/snapshot":         {"GET", false, s.httpSnapshotSave},
 		"/admin/snapshot/restore": {"POST", true, s.httpSnapshotRestore},
 	}
@@ -78,6 +81,12 @@ func (s *Server) httpHandler() http.Handler {
 	routes["/admin/maintenance"] = routes["/admin/maintenance/status"]
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := s.cfg.HTTPToken != ""
+		if token && !s.bearerOK(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sysemu"`)
+			http.Error(w, "a bearer token is required (Authorization: Bearer <--http-token>)", http.StatusUnauthorized)
+			return
+		}
 		rt, ok := routes[r.URL.Path]
 		if !ok {
 			w.WriteHeader(http.StatusNotFound)
@@ -88,7 +97,8 @@ func (s *Server) httpHandler() http.Handler {
 			w.WriteHeader(http.StatusMethodNotAllowed)
 			return
 		}
-		if rt.admin && !s.httpAuthorized(r) {
+		// With a token configured, the token is the credential.
+		if rt.admin && !token && !s.httpAuthorized(r) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="sysemu admin"`)
 			http.Error(w, "the administrator's credentials are required (HTTP basic auth)", http.StatusUnauthorized)
 			return
@@ -108,9 +118,19 @@ func (s *Server) httpAuthorized(r *http.Request) bool {
 	return s.adminCredentials(user, pass)
 }
 
+// bearerOK reports whether r carries the configured bearer token.
+func (s *Server) bearerOK(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.cfg.HTTPToken)) == 1
+}
+
 func httpActor(r *http.Request) engine.Actor {
 	user, _, ok := r.BasicAuth()
-	if !ok {
+	switch {
+	case ok:
+	case strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "):
+		user = "token"
+	default:
 		user = "anonymous"
 	}
 	return engine.Actor{User: user + "@http:" + r.RemoteAddr, Statement: r.Method + " " + r.URL.Path}

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"strconv"
 	"strings"
+	"time"
 
 	gms "github.com/dolthub/go-mysql-server/server"
 	"github.com/dolthub/vitess/go/mysql"
@@ -11,9 +13,11 @@ import (
 	"github.com/dolthub/vitess/go/vt/sqlparser"
 )
 
-// interceptor sits between the wire and go-mysql-server's handler: it gives
-// errors MySQL's specific numbers and prints partition clauses in SHOW
-// CREATE TABLE, which go-mysql-server does not render.
+// interceptor sits between the wire and go-mysql-server's handler: it
+// rewrites statements the parser or planner would fail (rewrite), gives
+// errors MySQL's specific numbers (counted for /metrics), fixes result
+// details clients read (partition clauses in SHOW CREATE TABLE, DESCRIBE's
+// defaults) and logs slow statements.
 type interceptor struct{ s *Server }
 
 var _ gms.Interceptor = (*interceptor)(nil)
@@ -21,7 +25,10 @@ var _ gms.Interceptor = (*interceptor)(nil)
 func (i *interceptor) Priority() int { return 0 }
 
 func (i *interceptor) Query(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) error {
-	return i.fix(c, chain.ComQuery(ctx, c, rewrite(query), i.wrap(ctx, c, query, callback)))
+	start := time.Now()
+	err := i.fix(c, chain.ComQuery(ctx, c, rewrite(query), i.wrap(ctx, c, query, callback)))
+	i.s.logSlow(c, query, start, err)
+	return err
 }
 
 func (i *interceptor) fix(c *mysql.Conn, err error) error {
@@ -32,16 +39,24 @@ func (i *interceptor) fix(c *mysql.Conn, err error) error {
 	if i.s.mysqlSrv != nil {
 		db = i.s.mysqlSrv.SessionManager().GetCurrentDB(c)
 	}
-	return fixGMSError(err, db)
+	err = fixGMSError(err, db)
+	if se, ok := err.(*mysql.SQLError); ok {
+		i.s.cfg.Metrics.queryError(se.Num)
+	}
+	return err
 }
 
 func (i *interceptor) ParsedQuery(chain gms.Chain, c *mysql.Conn, query string, parsed sqlparser.Statement, callback func(*sqltypes.Result, bool) error) error {
-	return i.fix(c, chain.ComQuery(context.Background(), c, query, i.wrap(context.Background(), c, query, callback)))
+	ctx := context.Background()
+	return i.fix(c, chain.ComQuery(ctx, c, rewrite(query), i.wrap(ctx, c, query, callback)))
 }
 
 func (i *interceptor) MultiQuery(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) (string, error) {
+	start := time.Now()
 	rest, err := chain.ComMultiQuery(ctx, c, rewrite(query), i.wrap(ctx, c, query, callback))
-	return rest, i.fix(c, err)
+	err = i.fix(c, err)
+	i.s.logSlow(c, strings.TrimSuffix(query, rest), start, err)
+	return rest, err
 }
 
 func (i *interceptor) Prepare(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, prepare *mysql.PrepareData) ([]*querypb.Field, error) {
@@ -59,9 +74,14 @@ func (i *interceptor) StmtExecute(ctx context.Context, chain gms.Chain, c *mysql
 }
 
 // wrap adds the partition clause to SHOW CREATE TABLE of a partitioned
-// table; other statements pass through untouched.
+// table and prints DESCRIBE's string defaults as MySQL does; other
+// statements pass through untouched.
 func (i *interceptor) wrap(ctx context.Context, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) func(*sqltypes.Result, bool) error {
-	if !strings.HasPrefix(strings.ToUpper(strings.TrimSpace(query)), "SHOW CREATE TABLE") {
+	upper := strings.ToUpper(strings.TrimSpace(query))
+	if isDescribe(upper) {
+		return unquoteDefaults(callback)
+	}
+	if !strings.HasPrefix(upper, "SHOW CREATE TABLE") {
 		return callback
 	}
 	stmt, _, err := sqlparser.ParseOne(ctx, query)
@@ -87,6 +107,107 @@ func (i *interceptor) wrap(ctx context.Context, c *mysql.Conn, query string, cal
 		}
 		return callback(res, more)
 	}
+}
+
+// isDescribe reports whether an upper-cased statement lists a table's
+// columns (DESCRIBE t, SHOW [FULL] COLUMNS|FIELDS FROM t).
+func isDescribe(upper string) bool {
+	for _, p := range []string{"DESCRIBE ", "DESC ", "SHOW COLUMNS ", "SHOW FULL COLUMNS ", "SHOW FIELDS ", "SHOW FULL FIELDS "} {
+		if strings.HasPrefix(upper, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// unquoteDefaults prints literal string defaults in the Default column as
+// MySQL does (x, not 'x'; an empty string, not two quotes): go-mysql-server quotes
+// them, and tools that read DESCRIBE take the quotes for part of the value.
+func unquoteDefaults(callback func(*sqltypes.Result, bool) error) func(*sqltypes.Result, bool) error {
+	return func(res *sqltypes.Result, more bool) error {
+		col := -1
+		if res != nil {
+			for n, f := range res.Fields {
+				if f.Name == "Default" {
+					col = n
+				}
+			}
+		}
+		if col >= 0 {
+			for _, row := range res.Rows {
+				v := row[col]
+				if v.IsNull() {
+					continue
+				}
+				if s := v.ToString(); len(s) >= 2 && s[0] == '\'' && s[len(s)-1] == '\'' {
+					row[col] = sqltypes.MakeTrusted(v.Type(), []byte(strings.ReplaceAll(s[1:len(s)-1], "''", "'")))
+				}
+			}
+		}
+		return callback(res, more)
+	}
+}
+
+// rewriteMariaDBComment turns a leading /*M!NNNNNN ... */ into a plain
+// comment. MySQL reads it as one; MariaDB runs the body only from version
+// NNNNNN on, and mariadb-dump starts every dump with
+// /*M!999999\- enable the sandbox mode */, which the parser would otherwise
+// run as SQL.
+func rewriteMariaDBComment(query string) string {
+	trimmed := strings.TrimLeft(query, " \t\r\n")
+	if !strings.HasPrefix(trimmed, "/*M!") {
+		return query
+	}
+	return "/* M!" + trimmed[len("/*M!"):]
+}
+
+// rewriteDistinctOrdinal replaces ORDER BY ordinals that point at a computed,
+// unaliased select expression of a SELECT DISTINCT with the expression
+// itself: go-mysql-server fails such a sort ("unable to find field with
+// index 2 in row of 1 columns"), and Grafana's value suggestions send exactly
+// that (SELECT DISTINCT QUOTE(c) FROM t ORDER BY 1 LIMIT 100). The expression
+// is aliased with its own text, so the column name the client sees is
+// unchanged, and sorted by that alias. Other statements pass untouched.
+func rewriteDistinctOrdinal(query string) string {
+	upper := strings.ToUpper(query)
+	if !strings.Contains(upper, "DISTINCT") || !strings.Contains(upper, "ORDER BY") {
+		return query
+	}
+	stmt, _, err := sqlparser.ParseOne(context.Background(), query)
+	if err != nil {
+		return query
+	}
+	sel, ok := stmt.(*sqlparser.Select)
+	if !ok || !sel.QueryOpts.Distinct {
+		return query
+	}
+	changed := false
+	for _, o := range sel.OrderBy {
+		v, ok := o.Expr.(*sqlparser.SQLVal)
+		if !ok || v.Type != sqlparser.IntVal {
+			continue
+		}
+		n, err := strconv.Atoi(string(v.Val))
+		if err != nil || n < 1 || n > len(sel.SelectExprs) {
+			continue
+		}
+		ae, ok := sel.SelectExprs[n-1].(*sqlparser.AliasedExpr)
+		if !ok || !ae.As.IsEmpty() {
+			continue
+		}
+		if _, isCol := ae.Expr.(*sqlparser.ColName); isCol {
+			continue
+		}
+		// Alias the expression with its own text (the column name the
+		// client would see anyway) and sort by the alias.
+		ae.As = sqlparser.NewColIdent(ae.InputExpression)
+		o.Expr = &sqlparser.ColName{Name: ae.As}
+		changed = true
+	}
+	if !changed {
+		return query
+	}
+	return sqlparser.String(sel)
 }
 
 // rewriteSystem quotes the database name SYSTEM where it qualifies a table

@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"github.com/dolthub/go-mysql-server/sql/analyzer"
 	"github.com/dolthub/go-mysql-server/sql/information_schema"
 	"github.com/dolthub/go-mysql-server/sql/mysql_db"
+	"github.com/dolthub/vitess/go/mysql"
 	"github.com/sirupsen/logrus"
 
 	"github.com/sysemu/sysemu/engine"
@@ -41,6 +43,28 @@ type Config struct {
 	// MySQLListener and HTTPListener, when set, are used instead of listening
 	// on the addresses (tests pass 127.0.0.1:0 listeners).
 	MySQLListener, HTTPListener net.Listener
+	// TLSCert and TLSKey are PEM files; with them the server offers TLS
+	// (and caching_sha2_password accounts can log in).
+	TLSCert, TLSKey string
+	// FileDir is secure_file_priv: the only directory LOAD DATA INFILE,
+	// LOAD_FILE() and SELECT ... INTO OUTFILE may use (empty: anywhere the
+	// process can read, which go-mysql-server warns about at start).
+	FileDir string
+	// Socket, when set, is a Unix socket path served beside MySQLAddr
+	// (caching_sha2_password accounts log in over it without TLS).
+	Socket string
+	// RequireTLS refuses connections that do not switch to TLS (and do not
+	// come over the socket).
+	RequireTLS bool
+	// HTTPToken, when set, is the bearer token every HTTP request needs. It
+	// is required when the HTTP address is not loopback.
+	HTTPToken string
+	// Metrics is the registry /metrics serves (nil: a new one). cmd makes
+	// it first to time the store's transactions.
+	Metrics *Metrics
+	// SlowQuery is the duration from which a statement is logged at info
+	// and counted as slow (default 1s; negative disables).
+	SlowQuery time.Duration
 }
 
 func (c *Config) defaults() {
@@ -56,11 +80,17 @@ func (c *Config) defaults() {
 	if c.Version == "" {
 		c.Version = "8.0.33-sysemu"
 	}
+	if c.SlowQuery == 0 {
+		c.SlowQuery = time.Second
+	}
 }
 
 // Validate refuses to expose an account without a password beyond loopback.
 func (c Config) Validate() error {
 	c.defaults()
+	if c.HTTPAddr != "-" && !isLoopback(c.HTTPAddr) && c.HTTPToken == "" {
+		return fmt.Errorf("refusing to serve HTTP on %s without a token: set --http-token (or listen on 127.0.0.1)", c.HTTPAddr)
+	}
 	if c.Password != "" {
 		return nil
 	}
@@ -90,11 +120,13 @@ func isLoopback(addr string) bool {
 // Server is one sysemu node's SQL and HTTP faces.
 type Server struct {
 	cfg     Config
+	tls     *tls.Config
 	eng     *engine.Engine
 	log     *logrus.Logger
 	gms     *sqle.Engine
 	procs   sql.ExternalStoredProcedureRegistry
 	schemas schemaCache
+	stats   *wireStats
 
 	mysqlLn, httpLn net.Listener
 	mysqlSrv        *gms.Server
@@ -108,7 +140,16 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, eng: eng, log: log, procs: sql.NewExternalStoredProcedureRegistry()}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, tls: tlsCfg, eng: eng, log: log, procs: sql.NewExternalStoredProcedureRegistry(),
+		stats: &wireStats{started: time.Now(), slowAfter: cfg.SlowQuery, onQuery: cfg.Metrics.queryDone}}
+	cfg.Metrics.registerServer(s)
 	for _, p := range append(append(append(s.procedures(), s.pgProcedures()...), s.identityProcedures()...), s.restoreProcedures()...) {
 		s.procs.Register(p)
 	}
@@ -123,10 +164,13 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 		return nil, err
 	}
 	sql.SystemVariables.AddSystemVariables(identityVariables)
+	sql.SystemVariables.AddSystemVariables(extraSystemVariables(cfg.Version, tlsCfg != nil))
 	if err := sql.SystemVariables.AssignValues(map[string]any{
-		varNodeID:         int64(eng.NodeID()),
-		"version":         cfg.Version,
-		"version_comment": "sysemu: resource-ID allocator emulator",
+		"socket":           cfg.Socket,
+		"secure_file_priv": cfg.FileDir,
+		varNodeID:          int64(eng.NodeID()),
+		"version":          cfg.Version,
+		"version_comment":  "sysemu: resource-ID allocator emulator",
 	}); err != nil {
 		return nil, err
 	}
@@ -204,15 +248,28 @@ func (s *Server) Serve() error {
 			return err
 		}
 	}
+	var ln net.Listener = s.mysqlLn
+	if s.cfg.Socket != "" {
+		sock, err := listenSocket(s.cfg.Socket)
+		if err != nil {
+			s.mysqlLn.Close()
+			return err
+		}
+		ln = newMultiListener(s.mysqlLn, sock)
+	}
 	var ic gms.InterceptorChain
 	ic.WithInterceptor(&interceptor{s: s})
 	s.mysqlSrv, err = gms.NewServer(gms.Config{
-		Protocol: "tcp", Address: s.mysqlLn.Addr().String(), Listener: s.mysqlLn,
+		Protocol: "tcp", Address: s.mysqlLn.Addr().String(), Listener: ln,
 		Version: s.cfg.Version, Options: []gms.Option{ic.Option()},
 		MaxLoggedQueryLen: -1,
-	}, s.gms, sql.NewContext, sessionBuilder, nil)
+		TLSConfig:         s.tls, RequireSecureTransport: s.cfg.RequireTLS,
+	}, s.gms, sql.NewContext, s.sessionBuilder, s.stats)
 	if err != nil {
 		return err
+	}
+	if l, ok := s.mysqlSrv.Listener.(*mysql.Listener); ok {
+		l.Statistics = s.stats.statistics
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- s.mysqlSrv.Start() }()

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -54,6 +55,9 @@ func TestFixGMSError(t *testing.T) {
 		{sql.NewUniqueKeyErr("'1' for key 't.PRIMARY'", true, nil), "", 1062, "23000", "Duplicate entry '1' for key 't.PRIMARY'"},
 		{mysql.NewSQLError(1105, "HY000", "syntax error at position 6 near 'SELEC'"), "", 1064, "42000", "syntax error at position 6"},
 		{mysql.NewSQLError(1105, "HY000", "no database selected"), "", 1046, "3D000", "No database selected"},
+		{sql.ErrUnknownSystemVariable.New("@@have_nothing"), "", 1193, "HY000", "Unknown system variable 'have_nothing'"},
+		{mysql.NewSQLError(1105, "HY000", "%s", "command denied to user 'app'@'%'"), "", 1142, "42000", "command denied to user 'app'@'%'"},
+		{context.Canceled, "", 1317, "70100", "Query execution was interrupted"},
 	}
 	for _, c := range cases {
 		var se *mysql.SQLError

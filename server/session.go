@@ -7,6 +7,7 @@ import (
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/go-mysql-server/sql/plan"
 	"github.com/dolthub/vitess/go/mysql"
+	"github.com/sirupsen/logrus"
 )
 
 // session is a connection's session: go-mysql-server's base session plus the
@@ -29,12 +30,15 @@ func newSession(base *sql.BaseSession) *session {
 	return &session{BaseSession: base, editors: map[uint64]*editor{}}
 }
 
-// sessionBuilder builds a session for each authenticated connection.
-func sessionBuilder(_ context.Context, conn *mysql.Conn, addr string) (sql.Session, error) {
+// sessionBuilder builds a session for each authenticated connection and
+// logs the connection (at debug: one line per connection).
+func (s *Server) sessionBuilder(_ context.Context, conn *mysql.Conn, addr string) (sql.Session, error) {
 	client := sql.Client{Capabilities: conn.Capabilities}
 	if u, ok := conn.UserData.(sql.MysqlConnectionUser); ok {
 		client.User, client.Address = u.User, u.Host
 	}
+	s.log.WithFields(logrus.Fields{"conn": conn.ConnectionID, "user": client.User, "remote": conn.RemoteAddr().String(),
+		"tls": conn.TLSEnabled()}).Debug("connection")
 	return newSession(sql.NewBaseSessionWithClientServer(addr, client, conn.ConnectionID)), nil
 }
 

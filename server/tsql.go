@@ -26,7 +26,7 @@ import (
 
 // rewrite applies every rewrite of a statement before go-mysql-server parses it.
 func rewrite(query string) string {
-	return rewriteTSQL(rewriteSystem(query))
+	return rewriteDistinctOrdinal(rewriteTSQL(rewriteSystem(rewriteMariaDBComment(query))))
 }
 
 var (

@@ -14,18 +14,6 @@ func varchar(n int64) sql.Type {
 	return types.MustCreateString(sqltypes.VarChar, n, sql.Collation_Information_Schema_Default)
 }
 
-// tableTypes is TABLE_TYPE's enum; row values are 1-based positions.
-var tableTypes = []string{engine.BaseTable, "VIEW", engine.SystemView}
-
-func tableTypeIndex(t string) uint16 {
-	for i, s := range tableTypes {
-		if s == t {
-			return uint16(i + 1)
-		}
-	}
-	return 1
-}
-
 // InformationSchemaTables replaces INFORMATION_SCHEMA.TABLES: every MySQL
 // column in MySQL's order, then TABLE_ID (GreptimeDB's column), indexed, so
 // `ORDER BY TABLE_ID DESC LIMIT 1` reads one row.
@@ -36,10 +24,13 @@ var InformationSchemaTables = &Def{
 		{Name: "TABLE_CATALOG", Type: varchar(64), Nullable: true},
 		{Name: "TABLE_SCHEMA", Type: varchar(64), Nullable: true},
 		{Name: "TABLE_NAME", Type: varchar(64), Nullable: true},
-		{Name: "TABLE_TYPE", Type: types.MustCreateEnumType(tableTypes, sql.Collation_Information_Schema_Default)},
+		// TABLE_TYPE and ROW_FORMAT are ENUMs in MySQL; they are strings
+		// here because go-mysql-server turns an ENUM into its index inside
+		// IF() and CASE, which Connector/J's getTables uses.
+		{Name: "TABLE_TYPE", Type: varchar(11)},
 		{Name: "ENGINE", Type: varchar(64), Nullable: true},
 		{Name: "VERSION", Type: types.Int32, Nullable: true},
-		{Name: "ROW_FORMAT", Type: types.MustCreateEnumType([]string{"Fixed", "Dynamic", "Compressed", "Redundant", "Compact", "Paged"}, sql.Collation_Information_Schema_Default), Nullable: true},
+		{Name: "ROW_FORMAT", Type: varchar(10), Nullable: true},
 		{Name: "TABLE_ROWS", Type: types.Uint64, Nullable: true},
 		{Name: "AVG_ROW_LENGTH", Type: types.Uint64, Nullable: true},
 		{Name: "DATA_LENGTH", Type: types.Uint64, Nullable: true},
@@ -75,7 +66,7 @@ func tablesRows(ctx *sql.Context, src Source, r KeyRange, emit func(sql.Row) boo
 
 func tableRow(ctx *sql.Context, src Source, t *engine.Table) (sql.Row, error) {
 	if t.System {
-		return sql.Row{"def", t.Database, t.Name, tableTypeIndex(t.Type), nil, 10, nil,
+		return sql.Row{"def", t.Database, t.Name, t.Type, nil, 10, nil,
 			nil, nil, nil, nil, nil, nil, nil, epoch, nil, nil,
 			sql.Collation_Information_Schema_Default.String(), nil, "", "", int64(t.ID)}, nil
 	}
@@ -99,7 +90,7 @@ func tableRow(ctx *sql.Context, src Source, t *engine.Table) (sql.Row, error) {
 	if t.Partition != nil {
 		options = "partitioned"
 	}
-	return sql.Row{"def", t.Database, t.Name, tableTypeIndex(t.Type), "InnoDB", 10, uint16(2),
+	return sql.Row{"def", t.Database, t.Name, t.Type, "InnoDB", 10, "Dynamic",
 		rows, uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), autoinc, t.Created, nil, nil,
 		collation, nil, options, t.Comment, int64(t.ID)}, nil
 }

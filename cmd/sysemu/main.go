@@ -16,7 +16,10 @@ import (
 const usage = `usage:
   sysemu serve [--data-dir DIR] [--mysql-addr ADDR] [--http-addr ADDR] [--user U] [--password P]
                [--profile NAME] [--scenario NAME] [--log-level LEVEL] [--pg-map-version N]
+               [--tls-cert F --tls-key F] [--require-tls] [--socket PATH] [--http-token T] [--slow-query D]
+               [--config FILE.toml] [--nodes N] [--copy-num N] [--store-rows N] [--identity-cache N]
                [--etcd ENDPOINTS --node-id N [--node-ttl 10s] [--etcd-prefix /sysemu/]]
+  sysemu config print [serve flags]     the effective serve settings as TOML
   sysemu migrate --from DATA_DIR --etcd ENDPOINTS [--etcd-prefix /sysemu/]
   sysemu seed list
   sysemu seed apply NAME [--mysql-addr ADDR] [--user U] [--password P]
@@ -27,7 +30,9 @@ const usage = `usage:
   sysemu restore --from DIR [--db NAME ...] [--concurrency 4] [--checkpoint-interval 30s] [--mysql-addr ADDR] ...
   sysemu check [--mysql-addr ADDR] [--user U] [--password P]   (exit 1 when a problem is found)
 
-The password may also come from the SYSEMU_PASSWORD environment variable.
+Every serve flag may also come from the environment (SYSEMU_DATA_DIR for
+--data-dir, ...) or the TOML config file (data_dir = "..."):
+flags > environment > file > defaults.
 `
 
 func main() {
@@ -41,6 +46,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "seed":
 		err = seedCmd(os.Args[2:])
+	case "config":
+		err = configCmd(os.Args[2:])
 	case "snapshot":
 		err = snapshotCmd(os.Args[2:])
 	case "migrate":

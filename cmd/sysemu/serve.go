@@ -32,38 +32,66 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.password, "password", os.Getenv("SYSEMU_PASSWORD"), "administrator password (default $SYSEMU_PASSWORD)")
 }
 
+// serveFlags is every `sysemu serve` setting; each can also come from the
+// config file and the environment (config.go).
+type serveFlags struct {
+	fs                         *flag.FlagSet
+	cf                         clientFlags
+	dataDir, profile, scenario *string
+	level                      *string
+	eo                         engine.Options
+	pgMapVersion               *int
+	tlsCert, tlsKey, httpToken *string
+	socket                     *string
+	requireTLS                 *bool
+	slowQuery                  *time.Duration
+	cl                         clusterFlags
+}
+
+func newServeFlags() *serveFlags {
+	f := &serveFlags{fs: flag.NewFlagSet("serve", flag.ContinueOnError)}
+	fs := f.fs
+	f.cf.register(fs)
+	f.dataDir = fs.String("data-dir", "./sysemu-data", "data directory (bbolt file sysemu.db)")
+	f.profile = fs.String("profile", seed.DefaultProfile, fmt.Sprintf("bootstrap catalog %v", seed.ProfileNames()))
+	f.scenario = fs.String("scenario", "", fmt.Sprintf("scenario to apply after start %v", seed.Scenarios()))
+	f.level = fs.String("log-level", "info", "log level (debug, info, warn, error)")
+	fs.Uint64Var(&f.eo.Nodes, "nodes", 0, fmt.Sprintf("emulated storage nodes 1..N (default %d for a new data directory, else as stored)", engine.DefaultNodes))
+	fs.IntVar(&f.eo.CopyNum, "copy-num", engine.DefaultCopyNum, "replicas per store unless a table's COMMENT says copy_num=N (capped by the node count)")
+	fs.Uint64Var(&f.eo.StoreRows, "store-rows", engine.DefaultStoreRows, "rows a store holds before it splits")
+	fs.IntVar(&f.eo.IdentityCache, "identity-cache", engine.DefaultIdentityCache, "identity values a counter reserves per durable write (a crash skips at most this many)")
+	f.pgMapVersion = pgMapVersionFlag(fs)
+	f.tlsCert = fs.String("tls-cert", "", "TLS certificate (PEM); empty: a self-signed one generated into <data-dir>/tls")
+	f.tlsKey = fs.String("tls-key", "", "TLS private key (PEM), with --tls-cert")
+	f.requireTLS = fs.Bool("require-tls", false, "refuse MySQL connections that use neither TLS nor the Unix socket")
+	f.socket = fs.String("socket", "", "also serve MySQL on this Unix socket path")
+	f.httpToken = fs.String("http-token", "", "bearer token every HTTP request must carry (required when --http-addr is not loopback)")
+	f.slowQuery = fs.Duration("slow-query", time.Second, "statements running this long or longer are logged at info")
+	fs.String("config", "", "TOML config file (default $SYSEMU_CONFIG); flags > SYSEMU_* env > file > defaults")
+	f.cl.register(fs)
+	return f
+}
+
 func serve(args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
-	dataDir := fs.String("data-dir", "./sysemu-data", "data directory (bbolt file sysemu.db)")
-	profile := fs.String("profile", seed.DefaultProfile, fmt.Sprintf("bootstrap catalog %v", seed.ProfileNames()))
-	scenario := fs.String("scenario", "", fmt.Sprintf("scenario to apply after start %v", seed.Scenarios()))
-	level := fs.String("log-level", "info", "log level (debug, info, warn, error)")
-	var eo engine.Options
-	fs.Uint64Var(&eo.Nodes, "nodes", 0, fmt.Sprintf("emulated storage nodes 1..N (default %d for a new data directory, else as stored)", engine.DefaultNodes))
-	fs.IntVar(&eo.CopyNum, "copy-num", engine.DefaultCopyNum, "replicas per store unless a table's COMMENT says copy_num=N (capped by the node count)")
-	fs.Uint64Var(&eo.StoreRows, "store-rows", engine.DefaultStoreRows, "rows a store holds before it splits")
-	fs.IntVar(&eo.IdentityCache, "identity-cache", engine.DefaultIdentityCache, "identity values a counter reserves per durable write (a crash skips at most this many)")
-	pgMapVersion := pgMapVersionFlag(fs)
-	var cl clusterFlags
-	cl.register(fs)
-	if err := fs.Parse(args); err != nil {
+	f := newServeFlags()
+	if err := settle(f.fs, args); err != nil {
 		return err
 	}
+	cf, eo, dataDir, profile, scenario, level, pgMapVersion := f.cf, f.eo, f.dataDir, f.profile, f.scenario, f.level, f.pgMapVersion
 	log := logrus.New()
 	lvl, err := logrus.ParseLevel(*level)
 	if err != nil {
 		return err
 	}
 	log.SetLevel(lvl)
-	// go-mysql-server logs every connection on the global logger.
-	logrus.SetLevel(max(lvl, logrus.ErrorLevel))
-	if lvl >= logrus.DebugLevel {
-		logrus.SetLevel(lvl)
-	}
+	server.RouteLibraryLogs(logrus.StandardLogger(), log)
 
-	cfg := server.Config{MySQLAddr: cf.mysqlAddr, HTTPAddr: cf.httpAddr, User: cf.user, Password: cf.password}
+	cfg := server.Config{MySQLAddr: cf.mysqlAddr, HTTPAddr: cf.httpAddr, User: cf.user, Password: cf.password,
+		TLSCert: *f.tlsCert, TLSKey: *f.tlsKey, RequireTLS: *f.requireTLS, HTTPToken: *f.httpToken, SlowQuery: *f.slowQuery,
+		Socket: *f.socket}
+	if *f.slowQuery == 0 {
+		cfg.SlowQuery = -1
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -80,6 +108,23 @@ func serve(args []string) error {
 			return err
 		}
 	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	if cfg.TLSCert == "" {
+		if cfg.TLSCert, cfg.TLSKey, err = server.SelfSignedCert(*dataDir); err != nil {
+			return fmt.Errorf("self-signed certificate: %w", err)
+		}
+	}
+	cfg.FileDir = filepath.Join(*dataDir, "files")
+	if err := os.MkdirAll(cfg.FileDir, 0o700); err != nil {
+		return err
+	}
+	cfg.Metrics = server.NewMetrics()
+	cl := f.cl
 	ctx := context.Background()
 	var st store.Store
 	if cl.etcd != "" {
@@ -92,7 +137,7 @@ func serve(args []string) error {
 		}
 		defer cli.Close()
 		defer est.Close()
-		st = est
+		st = store.Timed(est, cfg.Metrics.ObserveStoreTx)
 		// Every node shares the store; relation files are not shared, so
 		// cluster mode writes none.
 		eo.NodeID, eo.MapLayout = cl.nodeID, mapLayout
@@ -100,15 +145,12 @@ func serve(args []string) error {
 			eo.Nodes = max(eo.Nodes, cl.nodeID)
 		}
 	} else {
-		if err := os.MkdirAll(*dataDir, 0o700); err != nil {
-			return err
-		}
 		bst, err := bolt.Open(filepath.Join(*dataDir, "sysemu.db"), bolt.Options{})
 		if err != nil {
 			return err
 		}
 		defer bst.Close()
-		st = bst
+		st = store.Timed(bst, cfg.Metrics.ObserveStoreTx)
 		eo.Dir, eo.MapLayout = *dataDir, mapLayout
 	}
 	eng, err := engine.Open(ctx, st, p, log, eo)

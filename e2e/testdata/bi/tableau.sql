@@ -1,0 +1,34 @@
+-- once
+-- columns: CONNECTION_ID()
+SELECT CONNECTION_ID();
+
+-- once
+SET NAMES utf8mb4;
+
+-- once
+SET SQL_AUTO_IS_NULL = 0;
+
+-- once
+-- columns: Database
+SHOW DATABASES;
+
+-- each
+-- columns: TABLE_NAME, TABLE_COMMENT, TABLE_TYPE, TABLE_SCHEMA
+-- rows: >=1
+SELECT TABLE_NAME, TABLE_COMMENT, IF(TABLE_TYPE='BASE TABLE', 'TABLE', TABLE_TYPE) AS TABLE_TYPE, TABLE_SCHEMA FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA LIKE '{db}' AND TABLE_NAME LIKE '{table}' ORDER BY TABLE_SCHEMA, TABLE_NAME;
+
+-- each
+-- columns: COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, ORDINAL_POSITION
+-- rows: >=1
+SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, ORDINAL_POSITION FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME LIKE '{table}' ORDER BY ORDINAL_POSITION;
+
+-- each
+-- columns: Table, Non_unique, Key_name, Seq_in_index, Column_name, Collation, Cardinality, Sub_part, Packed, Null, Index_type, Comment, Index_comment, Visible, Expression
+SHOW KEYS FROM `{table}` FROM `{db}`;
+
+-- each
+SELECT * FROM `{db}`.`{table}` WHERE 1=0;
+
+-- each
+-- columns: number_of_records
+SELECT 1 AS `number_of_records` FROM `{db}`.`{table}` LIMIT 1;
