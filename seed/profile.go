@@ -31,6 +31,10 @@ const (
 	// SQL Server identity.
 	SysIdentitiesID     = 518
 	SysIdentityRangesID = 519
+	// TiDB BR restore (520 is PG_CLASS, postgres.go).
+	SysIDMapID              = 521
+	SysRestoreCheckpointsID = 522
+	SysRestoreProgressID    = 523
 )
 
 // informationSchemaIDs gives every INFORMATION_SCHEMA table a fixed ID. The
@@ -134,6 +138,9 @@ var systemTables = []struct {
 	{SysClustersID, "SYS_CLUSTERS"},
 	{SysIdentitiesID, "SYS_IDENTITIES"},
 	{SysIdentityRangesID, "SYS_IDENTITY_RANGES"},
+	{SysIDMapID, "SYS_ID_MAP"},
+	{SysRestoreCheckpointsID, "SYS_RESTORE_CHECKPOINTS"},
+	{SysRestoreProgressID, "SYS_RESTORE_PROGRESS"},
 }
 
 // xuguStoreRanges are XuguDB V12's reserved gsto_no blocks (the SYS_GSTORES

@@ -37,6 +37,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 type serveFlags struct {
 	fs                         *flag.FlagSet
 	cf                         clientFlags
+	cl                         clusterFlags
 	dataDir, profile, scenario *string
 	level                      *string
 	eo                         engine.Options
@@ -45,7 +46,6 @@ type serveFlags struct {
 	socket                     *string
 	requireTLS                 *bool
 	slowQuery                  *time.Duration
-	cl                         clusterFlags
 }
 
 func newServeFlags() *serveFlags {
@@ -61,6 +61,7 @@ func newServeFlags() *serveFlags {
 	fs.Uint64Var(&f.eo.StoreRows, "store-rows", engine.DefaultStoreRows, "rows a store holds before it splits")
 	fs.IntVar(&f.eo.IdentityCache, "identity-cache", engine.DefaultIdentityCache, "identity values a counter reserves per durable write (a crash skips at most this many)")
 	f.pgMapVersion = pgMapVersionFlag(fs)
+	f.cl.register(fs)
 	f.tlsCert = fs.String("tls-cert", "", "TLS certificate (PEM); empty: a self-signed one generated into <data-dir>/tls")
 	f.tlsKey = fs.String("tls-key", "", "TLS private key (PEM), with --tls-cert")
 	f.requireTLS = fs.Bool("require-tls", false, "refuse MySQL connections that use neither TLS nor the Unix socket")
@@ -68,7 +69,6 @@ func newServeFlags() *serveFlags {
 	f.httpToken = fs.String("http-token", "", "bearer token every HTTP request must carry (required when --http-addr is not loopback)")
 	f.slowQuery = fs.Duration("slow-query", time.Second, "statements running this long or longer are logged at info")
 	fs.String("config", "", "TOML config file (default $SYSEMU_CONFIG); flags > SYSEMU_* env > file > defaults")
-	f.cl.register(fs)
 	return f
 }
 
@@ -77,7 +77,7 @@ func serve(args []string) error {
 	if err := settle(f.fs, args); err != nil {
 		return err
 	}
-	cf, eo, dataDir, profile, scenario, level, pgMapVersion := f.cf, f.eo, f.dataDir, f.profile, f.scenario, f.level, f.pgMapVersion
+	cf, cl, eo, dataDir, profile, scenario, level, pgMapVersion := f.cf, f.cl, f.eo, f.dataDir, f.profile, f.scenario, f.level, f.pgMapVersion
 	log := logrus.New()
 	lvl, err := logrus.ParseLevel(*level)
 	if err != nil {
@@ -108,11 +108,11 @@ func serve(args []string) error {
 			return err
 		}
 	}
-	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		return fmt.Errorf("--tls-cert and --tls-key go together")
-	}
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return err
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together")
 	}
 	if cfg.TLSCert == "" {
 		if cfg.TLSCert, cfg.TLSKey, err = server.SelfSignedCert(*dataDir); err != nil {
@@ -124,7 +124,6 @@ func serve(args []string) error {
 		return err
 	}
 	cfg.Metrics = server.NewMetrics()
-	cl := f.cl
 	ctx := context.Background()
 	var st store.Store
 	if cl.etcd != "" {
@@ -137,7 +136,7 @@ func serve(args []string) error {
 		}
 		defer cli.Close()
 		defer est.Close()
-		st = store.Timed(est, cfg.Metrics.ObserveStoreTx)
+		st = est
 		// Every node shares the store; relation files are not shared, so
 		// cluster mode writes none.
 		eo.NodeID, eo.MapLayout = cl.nodeID, mapLayout
@@ -150,10 +149,10 @@ func serve(args []string) error {
 			return err
 		}
 		defer bst.Close()
-		st = store.Timed(bst, cfg.Metrics.ObserveStoreTx)
+		st = bst
 		eo.Dir, eo.MapLayout = *dataDir, mapLayout
 	}
-	eng, err := engine.Open(ctx, st, p, log, eo)
+	eng, err := engine.Open(ctx, store.Timed(st, cfg.Metrics.ObserveStoreTx), p, log, eo)
 	if err != nil {
 		return err
 	}
