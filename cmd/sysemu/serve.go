@@ -15,8 +15,8 @@ import (
 	"github.com/sysemu/sysemu/engine"
 	"github.com/sysemu/sysemu/engine/pgfiles"
 	"github.com/sysemu/sysemu/engine/store"
-	"github.com/sysemu/sysemu/engine/store/etcd"
 	"github.com/sysemu/sysemu/engine/store/bolt"
+	"github.com/sysemu/sysemu/engine/store/etcd"
 	"github.com/sysemu/sysemu/seed"
 	"github.com/sysemu/sysemu/server"
 )
