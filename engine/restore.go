@@ -531,6 +531,9 @@ func (e *Engine) restoreRanges(ctx context.Context, rid uint64, dir string, targ
 				return
 			case <-tick.C:
 				if err := flush(ctx); err != nil {
+					if ctx.Err() != nil {
+						return // shutting down: the final flush retries the batch
+					}
 					errc <- err
 					cancel()
 					return

@@ -31,7 +31,7 @@ const (
 	// SQL Server identity.
 	SysIdentitiesID     = 518
 	SysIdentityRangesID = 519
-	// 520 is PG_CLASS (postgres.go). TiDB BR restore:
+	// TiDB BR restore (520 is PG_CLASS, postgres.go).
 	SysIDMapID              = 521
 	SysRestoreCheckpointsID = 522
 	SysRestoreProgressID    = 523

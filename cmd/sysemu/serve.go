@@ -16,6 +16,7 @@ import (
 	"github.com/sysemu/sysemu/engine/pgfiles"
 	"github.com/sysemu/sysemu/engine/store"
 	"github.com/sysemu/sysemu/engine/store/bolt"
+	"github.com/sysemu/sysemu/engine/store/etcd"
 	"github.com/sysemu/sysemu/seed"
 	"github.com/sysemu/sysemu/server"
 )
@@ -137,6 +138,9 @@ func serve(args []string) error {
 		defer cli.Close()
 		defer est.Close()
 		st = est
+		stopSweep := make(chan struct{})
+		defer close(stopSweep)
+		go sweepTombstones(est, log, stopSweep)
 		// Every node shares the store; relation files are not shared, so
 		// cluster mode writes none.
 		eo.NodeID, eo.MapLayout = cl.nodeID, mapLayout
@@ -192,4 +196,26 @@ func serve(args []string) error {
 	<-done
 	log.Info("stopped")
 	return nil
+}
+
+// sweepInterval is how often a cluster node clears the tombstones deletes
+// leave in etcd (they let a scan notice a key removed under it).
+const sweepInterval = 10 * time.Minute
+
+func sweepTombstones(est *etcd.Store, log logrus.FieldLogger, stop <-chan struct{}) {
+	tick := time.NewTicker(sweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			n, err := est.Sweep(context.Background())
+			if err != nil {
+				log.WithError(err).Warn("sweeping etcd tombstones")
+				continue
+			}
+			log.WithField("tombstones", n).Debug("swept etcd tombstones")
+		}
+	}
 }
