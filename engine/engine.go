@@ -373,7 +373,7 @@ const (
 	EventFilenodeMapRebuild = "filenode_map_rebuild"
 	// SQL Server identity (identity.go).
 	EventIdentityReseed = "identity_reseed"
-	EventIdentityRanges = "identity_ranges" // management changed or adjusted: old value, next seed
+	EventIdentityRanges = "identity_ranges" // management changed: old value, next seed
 	EventIdentityRange  = "identity_range"  // a range (OLD_VALUE, NEW_VALUE] assigned to a node
 )
 

@@ -229,6 +229,11 @@ func (e *Engine) lockedRuntime(ctx context.Context, id uint64) (*tableRuntime, e
 	return rt, nil
 }
 
+// NoIdentity is SQL Server's Msg 7997 for table.
+func NoIdentity(table string) error {
+	return fmt.Errorf("%w: '%s' does not contain an identity column.", ErrNoIdentity, table)
+}
+
 // identityTable returns table id and its identity, or ErrNoIdentity.
 func (e *Engine) identityTable(id uint64) (*Table, error) {
 	t := e.State().TableByID(id)
@@ -236,7 +241,20 @@ func (e *Engine) identityTable(id uint64) (*Table, error) {
 		return nil, storageErr(id, nil)
 	}
 	if t.Identity == nil {
-		return nil, fmt.Errorf("%w: '%s' does not contain an identity column.", ErrNoIdentity, t.Name)
+		return nil, NoIdentity(t.Name)
+	}
+	return t, nil
+}
+
+// identityTableNamed returns db.name with its identity, or ErrNoSuchTable
+// or ErrNoIdentity.
+func (e *Engine) identityTableNamed(db, name string) (*Table, error) {
+	t := e.State().Table(db, name)
+	if t == nil {
+		return nil, fmt.Errorf("%w: %s.%s", ErrNoSuchTable, db, name)
+	}
+	if t.Identity == nil {
+		return nil, NoIdentity(t.Name)
 	}
 	return t, nil
 }
@@ -277,6 +295,9 @@ type IdentityCaller struct {
 	Admin func() bool
 }
 
+// replication is who assigns ranges automatically, in SYS_ID_EVENTS.
+var replication = Actor{User: "replication"}
+
 func (w IdentityCaller) mayAssign() bool {
 	return w.Node != PublisherNode || w.Admin != nil && w.Admin()
 }
@@ -302,7 +323,7 @@ func (e *Engine) NextIdentity(ctx context.Context, id uint64, who IdentityCaller
 		return 0, err
 	}
 	if first {
-		if _, err := e.reassign(ctx, t, rt, node, who.mayAssign()); err != nil {
+		if _, err := e.reassign(ctx, replication, t, rt, node, who.mayAssign()); err != nil {
 			return 0, err
 		}
 	}
@@ -463,7 +484,7 @@ func (e *Engine) IdentityStatementDone(ctx context.Context, id uint64, who Ident
 	if err != nil {
 		return err
 	}
-	_, err = e.reassign(ctx, t, rt, node, who.mayAssign())
+	_, err = e.reassign(ctx, replication, t, rt, node, who.mayAssign())
 	return err
 }
 
@@ -476,7 +497,7 @@ func (e *Engine) IdentityStatementDone(ctx context.Context, id uint64, who Ident
 //     secondary.
 //
 // It reports whether the ranges changed.
-func (e *Engine) reassign(ctx context.Context, t *Table, rt *tableRuntime, node uint64, allowed bool) (bool, error) {
+func (e *Engine) reassign(ctx context.Context, a Actor, t *Table, rt *tableRuntime, node uint64, allowed bool) (bool, error) {
 	p := rt.pool
 	if p.Mode != IdentityAuto || !allowed {
 		return false, nil
@@ -510,7 +531,7 @@ func (e *Engine) reassign(ctx context.Context, t *Table, rt *tableRuntime, node 
 		}
 		c.Ranges = []IdentityRange{a, b}
 		c.set(a.Lo)
-	case last > rs[0].Hi || usage(rs[0], last) >= p.Threshold:
+	case last > rs[0].Hi || rs[0].Usage(last) >= p.Threshold:
 		b, ok := take()
 		if !ok {
 			return false, nil
@@ -536,7 +557,7 @@ func (e *Engine) reassign(ctx context.Context, t *Table, rt *tableRuntime, node 
 		}
 		for _, r := range c.Ranges {
 			if !inRanges(rs, r.Hi) {
-				ch.event(Actor{User: "replication"}, EventIdentityRange, identitySeq(t, node), r.Lo, r.Hi)
+				ch.event(a, EventIdentityRange, identitySeq(t, node), r.Lo, r.Hi)
 			}
 		}
 		if err := putJSON(ch.tx, identKey(t.ID), &p); err != nil {
@@ -551,8 +572,8 @@ func (e *Engine) reassign(ctx context.Context, t *Table, rt *tableRuntime, node 
 	return true, nil
 }
 
-// usage is how much of r is used, in percent, when last is the current value.
-func usage(r IdentityRange, last int64) int64 {
+// Usage is how much of r is used, in percent, when last is the current value.
+func (r IdentityRange) Usage(last int64) int64 {
 	if last <= r.Lo || r.Hi <= r.Lo {
 		return 0
 	}
@@ -607,7 +628,7 @@ func (e *Engine) PeekAutoIncrement(ctx context.Context, id uint64) (uint64, erro
 
 // SetAutoIncrement makes n the next value of table id on this node (ALTER
 // TABLE ... AUTO_INCREMENT = n).
-func (e *Engine) SetAutoIncrement(ctx context.Context, id, n uint64) error {
+func (e *Engine) SetAutoIncrement(ctx context.Context, a Actor, id, n uint64) error {
 	t, err := e.identityTable(id)
 	if err != nil {
 		return err
@@ -615,7 +636,7 @@ func (e *Engine) SetAutoIncrement(ctx context.Context, id, n uint64) error {
 	if n > uint64(t.Identity.Max) {
 		return overflow(t.Identity)
 	}
-	return e.reseed(ctx, Actor{}, t, e.node, func(c *identityCounter) bool {
+	return e.reseed(ctx, a, t, e.node, func(c *identityCounter) bool {
 		if c.Last == nil || c.Fresh {
 			c.set(int64(n))
 		} else {
@@ -678,12 +699,9 @@ const (
 // colMax returns MAX(identity column), nil for an empty table. It returns
 // the Msg 7998 line, which shows the values before any change.
 func (e *Engine) CheckIdent(ctx context.Context, a Actor, db, name string, node uint64, mode string, value *int64, colMax func() (*int64, error)) (string, error) {
-	t := e.State().Table(db, name)
-	if t == nil {
-		return "", fmt.Errorf("%w: %s.%s", ErrNoSuchTable, db, name)
-	}
-	if t.Identity == nil {
-		return "", fmt.Errorf("%w: '%s' does not contain an identity column.", ErrNoIdentity, t.Name)
+	t, err := e.identityTableNamed(db, name)
+	if err != nil {
+		return "", err
 	}
 	if value != nil && (*value < 0 || *value > t.Identity.Max) {
 		return "", overflow(t.Identity)
@@ -728,12 +746,9 @@ func showValue(p *int64) string {
 // manual keeps a counter per node, reseeded by hand; none goes back to one
 // counter above every value any node used.
 func (e *Engine) ManageIdentityRange(ctx context.Context, a Actor, db, name, mode string, rng, pubRange, threshold int64) error {
-	t := e.State().Table(db, name)
-	if t == nil {
-		return fmt.Errorf("%w: %s.%s", ErrNoSuchTable, db, name)
-	}
-	if t.Identity == nil {
-		return fmt.Errorf("%w: '%s' does not contain an identity column.", ErrNoIdentity, t.Name)
+	t, err := e.identityTableNamed(db, name)
+	if err != nil {
+		return err
 	}
 	mode = strings.ToLower(strings.TrimSpace(mode))
 	switch {
@@ -835,12 +850,9 @@ func (e *Engine) ManageIdentityRange(ctx context.Context, a Actor, db, name, mod
 // left its ranges (after a restore and a reseed). It reports whether the
 // ranges changed.
 func (e *Engine) AdjustIdentityRange(ctx context.Context, a Actor, db, name string) (bool, error) {
-	t := e.State().Table(db, name)
-	if t == nil {
-		return false, fmt.Errorf("%w: %s.%s", ErrNoSuchTable, db, name)
-	}
-	if t.Identity == nil {
-		return false, fmt.Errorf("%w: '%s' does not contain an identity column.", ErrNoIdentity, t.Name)
+	t, err := e.identityTableNamed(db, name)
+	if err != nil {
+		return false, err
 	}
 	rt, err := e.lockedRuntime(ctx, t.ID)
 	if err != nil {
@@ -850,15 +862,7 @@ func (e *Engine) AdjustIdentityRange(ctx context.Context, a Actor, db, name stri
 	if rt.pool.Mode != IdentityAuto {
 		return false, fmt.Errorf("%w: '%s' does not have automatic identity range management", ErrInvalid, t.Name)
 	}
-	old := rt.pool.NextSeed
-	changed, err := e.reassign(ctx, t, rt, PublisherNode, true)
-	if err == nil && changed {
-		err = e.update(ctx, func(ch *change) error {
-			ch.event(a, EventIdentityRanges, identitySeq(t, PublisherNode), old, rt.pool.NextSeed)
-			return nil
-		})
-	}
-	return changed, err
+	return e.reassign(ctx, a, t, rt, PublisherNode, true)
 }
 
 // IdentityNodeState is one counter of a table, for SYS_IDENTITIES and
@@ -914,10 +918,6 @@ func (e *Engine) IdentityStateOf(ctx context.Context, id uint64) (IdentityState,
 	}
 	return s, nil
 }
-
-// Usage is how much of r a counter whose current value is last has used,
-// in percent.
-func (r IdentityRange) Usage(last int64) int64 { return usage(r, last) }
 
 // FlushIdentities writes every loaded counter's current value back and
 // releases its cached block, so a clean shutdown leaves no gap.

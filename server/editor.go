@@ -228,7 +228,7 @@ func (e *editor) SetAutoIncrementValue(ctx *sql.Context, v uint64) error {
 		e.truncated = false
 		return nil
 	}
-	return toSQLError(e.t.eng.SetAutoIncrement(ctx, e.t.t.ID, v))
+	return toSQLError(e.t.eng.SetAutoIncrement(ctx, actor(ctx), e.t.t.ID, v))
 }
 
 func (e *editor) AcquireAutoIncrementLock(*sql.Context) (func(), error) { return func() {}, nil }

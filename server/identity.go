@@ -158,7 +158,7 @@ func (s *Server) identityTable(ctx *sql.Context, name string) (*engine.Table, er
 		return nil, mysql.NewSQLError(erNoSuchTable, "42S02", "Table '%s.%s' doesn't exist", db, tbl)
 	}
 	if t.Identity == nil {
-		return nil, toSQLError(fmt.Errorf("%w: '%s' does not contain an identity column.", engine.ErrNoIdentity, tbl))
+		return nil, toSQLError(engine.NoIdentity(tbl))
 	}
 	return t, nil
 }

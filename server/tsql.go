@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -78,22 +79,14 @@ func applyEdits(query string, edits []edit) string {
 	}
 	var b strings.Builder
 	at := 0
-	for _, e := range sortEdits(edits) {
+	slices.SortFunc(edits, func(a, b edit) int { return a.from - b.from })
+	for _, e := range edits {
 		b.WriteString(query[at:e.from])
 		b.WriteString(e.text)
 		at = e.to
 	}
 	b.WriteString(query[at:])
 	return b.String()
-}
-
-func sortEdits(es []edit) []edit {
-	for i := 1; i < len(es); i++ {
-		for j := i; j > 0 && es[j].from < es[j-1].from; j-- {
-			es[j], es[j-1] = es[j-1], es[j]
-		}
-	}
-	return es
 }
 
 // scanCode calls fn for every byte of query outside quotes and comments,
