@@ -41,8 +41,23 @@ func TestComposeFile(t *testing.T) {
 	if err := yaml.Unmarshal(b, &cf); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
-	if df, err := os.ReadFile(root + "/Dockerfile"); err != nil || !strings.Contains(string(df), "./cmd/sysemu") {
-		t.Errorf("Dockerfile missing or not building ./cmd/sysemu: %v", err)
+	built := 0
+	for name, s := range cf.Services {
+		if s.Build == nil {
+			continue
+		}
+		built++
+		b, _ := s.Build.(map[string]any)
+		file, _ := b["dockerfile"].(string)
+		if b["context"] != "." || file == "" {
+			t.Fatalf("%s: build %v: want the repository root as context and a dockerfile", name, s.Build)
+		}
+		if df, err := os.ReadFile(root + "/" + file); err != nil || !strings.Contains(string(df), "./cmd/sysemu") {
+			t.Errorf("%s: %s missing or not building ./cmd/sysemu: %v", name, file, err)
+		}
+	}
+	if built != 3 {
+		t.Errorf("%d services are built from the repository, want the 3 sysemu nodes", built)
 	}
 
 	var clientURLs, peers []string

@@ -11,7 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/sysemu/sysemu/cluster"
+	"github.com/sysemu/sysemu/engine/cluster"
 	"github.com/sysemu/sysemu/engine"
 	"github.com/sysemu/sysemu/engine/store"
 	"github.com/sysemu/sysemu/engine/store/bolt"

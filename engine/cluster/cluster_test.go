@@ -8,7 +8,7 @@ import (
 
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
-	"github.com/sysemu/sysemu/cluster"
+	"github.com/sysemu/sysemu/engine/cluster"
 	"github.com/sysemu/sysemu/engine"
 	"github.com/sysemu/sysemu/engine/store/etcd"
 	"github.com/sysemu/sysemu/engine/store/etcd/etcdtest"

@@ -20,7 +20,7 @@ import (
 // Cluster ID throughput beside raw etcd compare-and-swap, on one 3-member
 // etcd (fsync on) in this process. Run:
 //
-//	go test -run - -bench . -benchtime 3s ./cluster/
+//	go test -run - -bench . -benchtime 3s ./engine/cluster/
 //
 // Each reports ops/s; compare BenchmarkTableIDs and BenchmarkIdentity with
 // BenchmarkEtcdCAS (the same 3 concurrent writers on one key).
