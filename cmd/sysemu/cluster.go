@@ -11,8 +11,8 @@ import (
 	"github.com/sirupsen/logrus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/sysemu/sysemu/engine/cluster"
 	"github.com/sysemu/sysemu/engine"
+	"github.com/sysemu/sysemu/engine/cluster"
 	"github.com/sysemu/sysemu/engine/store"
 	"github.com/sysemu/sysemu/engine/store/bolt"
 	"github.com/sysemu/sysemu/engine/store/etcd"

@@ -8,8 +8,8 @@ import (
 
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
-	"github.com/sysemu/sysemu/engine/cluster"
 	"github.com/sysemu/sysemu/engine"
+	"github.com/sysemu/sysemu/engine/cluster"
 	"github.com/sysemu/sysemu/engine/store/etcd"
 	"github.com/sysemu/sysemu/engine/store/etcd/etcdtest"
 	"github.com/sysemu/sysemu/seed"
