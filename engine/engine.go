@@ -66,7 +66,7 @@ type Options struct {
 	// DefaultStoreRows).
 	StoreRows uint64
 	// Dir is the data directory where PostgreSQL's base/<db oid>/ and
-	// global/ live: one small file per relation filenode and the
+	// global/ live: one empty file per relation filenode and the
 	// pg_filenode.map files. Empty: no files are written or checked.
 	Dir string
 	// MapLayout is the pg_filenode.map layout (default pgfiles.Layout15,

@@ -270,36 +270,31 @@ func (e *Engine) initFiles(s *State) error {
 		} else if ok {
 			continue
 		}
-		if err := e.layoutDatabase(s, d.ID); err != nil {
-			return err
-		}
+		var tables []uint64
 		for _, t := range s.Tables(d.Name) {
-			if err := e.createRelation(d.ID, t.RelFileNode(), t.ID); err != nil {
-				return err
-			}
+			tables = append(tables, t.RelFileNode())
+		}
+		if err := e.layoutDatabase(s, d.ID, tables...); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 // layoutDatabase creates a database's directory (0: global/) with the files
-// of its mapped catalogs and its map file.
-func (e *Engine) layoutDatabase(s *State, dbID uint64) error {
-	if err := e.dir.MkdirAll(pgfiles.DatabasePath(dbID)); err != nil {
-		return err
-	}
+// of its mapped catalogs and of the given filenodes, and its map file, all
+// or nothing.
+func (e *Engine) layoutDatabase(s *State, dbID uint64, filenodes ...uint64) error {
 	m := s.Relmap(dbID)
 	for _, x := range m {
-		if err := e.createRelation(dbID, uint64(x.Filenode), uint64(x.OID)); err != nil {
-			return err
-		}
+		filenodes = append(filenodes, uint64(x.Filenode))
 	}
-	return e.dir.WriteMap(pgfiles.MapPath(dbID), e.mapLayout, m)
+	return e.dir.CreateDatabase(pgfiles.DatabasePath(dbID), filenodes, e.mapLayout, m)
 }
 
 // createRelation writes a relation file, accepting one that exists.
-func (e *Engine) createRelation(dbID, filenode, oid uint64) error {
-	err := e.dir.CreateRelation(pgfiles.RelationPath(dbID, filenode), oid)
+func (e *Engine) createRelation(dbID, filenode uint64) error {
+	err := e.dir.CreateRelation(pgfiles.RelationPath(dbID, filenode))
 	if errors.Is(err, fs.ErrExist) {
 		return nil
 	}
@@ -358,7 +353,7 @@ func (c *change) createRelationFile(t *Table) error {
 		return nil
 	}
 	rel := pgfiles.RelationPath(t.DatabaseID, t.RelFileNode())
-	err := c.e.dir.CreateRelation(rel, t.ID)
+	err := c.e.dir.CreateRelation(rel)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%w: table id %d is already in use by the relation file %s (orphaned storage); "+
 			"run CALL recovery_mode('on'); CALL set_next_table_id(%d); CALL recovery_mode('off')", ErrIDInUse, t.ID, rel, t.ID+1)
@@ -502,7 +497,7 @@ func (c *change) newFilenode(dbOID, oid uint64) (uint64, error) {
 		if !c.e.files() {
 			return id, nil
 		}
-		err = c.e.dir.CreateRelation(pgfiles.RelationPath(dbOID, id), oid)
+		err = c.e.dir.CreateRelation(pgfiles.RelationPath(dbOID, id))
 		if errors.Is(err, fs.ErrExist) {
 			c.e.log.WithField("filenode", id).Warn("relfilenode candidate skipped: its file exists")
 			continue
@@ -755,7 +750,7 @@ func (e *Engine) RebuildFilenodeMap(ctx context.Context, a Actor, db string) (st
 			return err
 		}
 		for _, x := range m {
-			if err := e.createRelation(dbID, uint64(x.Filenode), uint64(x.OID)); err != nil {
+			if err := e.createRelation(dbID, uint64(x.Filenode)); err != nil {
 				return err
 			}
 		}

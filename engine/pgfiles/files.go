@@ -58,25 +58,65 @@ func (d Dir) MkdirAll(rel string) error {
 	return syncDir(filepath.Dir(d.abs(rel)))
 }
 
-// CreateRelation writes the small real file of a relation's filenode and
-// syncs it and its directory. It fails with fs.ErrExist if the file exists:
-// GetNewRelFileNumber never reuses a number whose file is on disk.
-func (d Dir) CreateRelation(rel string, oid uint64) error {
-	f, err := os.OpenFile(d.abs(rel), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(f, "sysemu relation file\noid %d\nfilenode %s\n", oid, path.Base(rel))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+// CreateRelation creates the file of a relation's filenode, empty as
+// PostgreSQL's smgrcreate leaves a new relation, and syncs its directory. It
+// fails with fs.ErrExist if the file exists: GetNewRelFileNumber never
+// reuses a number whose file is on disk.
+func (d Dir) CreateRelation(rel string) error {
+	if err := createEmpty(d.abs(rel)); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(d.abs(rel)))
+}
+
+// CreateDatabase creates the database directory rel with an empty file for
+// each filenode and the map file of mappings. It is built as rel+".tmp" and
+// renamed into place, so a crash leaves the whole directory or none of it
+// (a stale rel+".tmp" is removed first), and one directory fsync covers all
+// its files instead of one per file.
+func (d Dir) CreateDatabase(rel string, filenodes []uint64, l Layout, mappings []Mapping) error {
+	b, err := Encode(l, mappings)
+	if err != nil {
+		return err
+	}
+	dst := d.abs(rel)
+	tmp := dst + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return err
+	}
+	if err := fillDatabase(tmp, filenodes, b); err != nil {
+		_ = os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		_ = os.RemoveAll(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(dst))
+}
+
+// fillDatabase writes a new database directory's files and syncs it.
+func fillDatabase(dir string, filenodes []uint64, relmap []byte) error {
+	for _, n := range filenodes {
+		if err := createEmpty(filepath.Join(dir, strconv.FormatUint(n, 10))); err != nil {
+			return err
+		}
+	}
+	if err := writeSynced(filepath.Join(dir, MapFileName), relmap); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func createEmpty(name string) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // Remove removes rel (a missing file is not an error) and syncs its directory.
@@ -110,7 +150,20 @@ func (d Dir) WriteMap(rel string, l Layout, mappings []Mapping) error {
 func (d Dir) WriteFileAtomic(rel string, b []byte) error {
 	dst := d.abs(rel)
 	tmp := dst + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	err := writeSynced(tmp, b)
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(dst))
+}
+
+// writeSynced writes b to name (created or truncated) and fsyncs it.
+func writeSynced(name string, b []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -121,14 +174,7 @@ func (d Dir) WriteFileAtomic(rel string, b []byte) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(dst))
+	return err
 }
 
 // ReadMap reads and validates the map file rel. Failures are *MapError

@@ -145,10 +145,10 @@ func TestFiles(t *testing.T) {
 	if err != nil || !SameMappings(m.Mappings, want) {
 		t.Fatalf("read back: %v", err)
 	}
-	if err := d.CreateRelation(RelationPath(16385, 16384), 16384); err != nil {
+	if err := d.CreateRelation(RelationPath(16385, 16384)); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.CreateRelation(RelationPath(16385, 16384), 16384); !errors.Is(err, os.ErrExist) {
+	if err := d.CreateRelation(RelationPath(16385, 16384)); !errors.Is(err, os.ErrExist) {
 		t.Fatalf("second create: %v", err)
 	}
 	if ok, _ := d.Exists("base/16385/16384"); !ok {
@@ -162,6 +162,41 @@ func TestFiles(t *testing.T) {
 	}
 	if RelationPath(0, 1262) != "global/1262" || MapPath(0) != "global/pg_filenode.map" {
 		t.Fatal("global paths")
+	}
+}
+
+// TestCreateDatabase: the directory appears whole, with an empty file per
+// filenode and a readable map, and a leftover of an interrupted attempt
+// (rel.tmp, as a crash before the rename leaves it) does not get in the way.
+func TestCreateDatabase(t *testing.T) {
+	d := Dir(t.TempDir())
+	if err := os.MkdirAll(filepath.Join(string(d), "base/16385.tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(string(d), "base/16385.tmp/1259"), []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := []Mapping{{OID: 1259, Filenode: 1259}, {OID: 1249, Filenode: 1249}}
+	if err := d.CreateDatabase("base/16385", []uint64{16384, 1259, 1249}, Layout16, want); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"16384", "1259", "1249"} {
+		fi, err := os.Stat(filepath.Join(string(d), "base/16385", f))
+		if err != nil || fi.Size() != 0 {
+			t.Fatalf("relation file %s: %v %v, want an empty file", f, fi, err)
+		}
+	}
+	if m, err := d.ReadMap(MapPath(16385), Layout16); err != nil || !SameMappings(m.Mappings, want) {
+		t.Fatalf("map: %v", err)
+	}
+	if ok, _ := d.Exists("base/16385.tmp"); ok {
+		t.Fatal("temp directory left behind")
+	}
+	if err := d.CreateDatabase("base/16385", nil, Layout16, want); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("creating an existing database directory: %v, want ErrExist", err)
+	}
+	if ok, _ := d.Exists("base/16385.tmp"); ok {
+		t.Fatal("temp directory left behind by a failed create")
 	}
 }
 
