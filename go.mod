@@ -92,6 +92,6 @@ require (
 	sigs.k8s.io/json v0.0.0-20211020170558-c049b76a60c6 // indirect
 )
 
-// server/vitess is dolthub/vitess at the required version with four wire
+// server/vitess is dolthub/vitess at the required version with five wire
 // fixes (see server/vitess/SYSEMU_PATCHES.md).
 replace github.com/dolthub/vitess => ./server/vitess

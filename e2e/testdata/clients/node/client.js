@@ -1,6 +1,6 @@
 // mysql2 against sysemu (run by e2e/clients_test.go): execute() (server-side
 // prepared statements), query() (client-side escaping) and prepare() without
-// execute. Usage: node client.js HOST PORT
+// execute, and changeUser() (COM_CHANGE_USER). Usage: node client.js HOST PORT
 'use strict';
 const mysql = require('mysql2/promise');
 
@@ -58,7 +58,50 @@ async function main() {
   } catch (e) {
     check(e.errno === 1064 && e.sqlState === '42000', 'syntax error ' + e.errno + ' ' + e.sqlState);
   }
+
+  // changeUser() (COM_CHANGE_USER): a fresh session as another user, with
+  // that user's grants and default database, then on to another user.
+  await c.query("CREATE USER 'reader'@'%' IDENTIFIED BY 'r-pass'");
+  await c.query("GRANT SELECT ON node.* TO 'reader'@'%'");
+  await c.query("CREATE USER 'writer'@'%' IDENTIFIED BY 'w-pass'");
+  await c.query("GRANT SELECT, INSERT ON node.* TO 'writer'@'%'");
+  await c.query('SET @mark = 1');
+  await c.changeUser({ user: 'reader', password: 'r-pass', database: 'node' });
+  const [[who]] = await c.query('SELECT CURRENT_USER() AS u, DATABASE() AS d, @mark AS m');
+  check(who.u === 'reader@%' && who.d === 'node' && who.m === null, 'changeUser to reader ' + JSON.stringify(who));
+  const [readable] = await c.query('SELECT COUNT(*) AS n FROM jobs');
+  check(Number(readable[0].n) === 2, 'reader reads ' + JSON.stringify(readable));
+  try {
+    await c.query("INSERT INTO jobs (name) VALUES ('no')");
+    check(false, 'reader insert did not fail');
+  } catch (e) {
+    check(e.errno === 1142, 'reader insert ' + e.errno + ' ' + e.message);
+  }
+  // (mysql2 sends the previous password and database when none is given, so
+  // the way on is to a second user with a password, not back to root.)
+  await c.changeUser({ user: 'writer', password: 'w-pass' });
+  const [[w]] = await c.query('SELECT CURRENT_USER() AS u, DATABASE() AS d');
+  check(w.u === 'writer@%' && w.d === 'node', 'changeUser to writer ' + JSON.stringify(w));
+  const [wins] = await c.query("INSERT INTO node.jobs (name) VALUES ('yes')");
+  check(wins.affectedRows === 1, 'writer insert ' + JSON.stringify(wins));
   await c.end();
+
+  // A wrong password is refused with 1045 and ends the connection.
+  const bad = await mysql.createConnection({ host, port: Number(port), user: 'root', password: '' });
+  try {
+    await bad.changeUser({ user: 'reader', password: 'wrong' });
+    check(false, 'changeUser with a wrong password did not fail');
+  } catch (e) {
+    check(e.errno === 1045, 'changeUser wrong password ' + e.errno + ' ' + e.message);
+  }
+  try {
+    await bad.query('SELECT 1');
+    check(false, 'connection still usable after a failed changeUser');
+  } catch (e) {
+    check(true, 'closed');
+  }
+  bad.destroy();
+
   console.log('OK ' + checks + ' checks');
 }
 

@@ -1315,6 +1315,12 @@ func (c *Conn) handleNextCommand(ctx context.Context, handler Handler) error {
 			log.Errorf("Error writing ComStatistics result to %s: %v", c, err)
 			return err
 		}
+	case ComChangeUser:
+		// sysemu patch: upstream answered 1047 "not implemented".
+		if err := c.changeUser(ctx, handler, data); err != nil {
+			log.Warningf("COM_CHANGE_USER on %s: %v", c, err)
+			return err
+		}
 	case ComPing:
 		c.recycleReadPacket()
 		// Return error if listener was shut down and OK otherwise
@@ -2111,6 +2117,76 @@ func (c *Conn) GetTLSClientCerts() []*x509.Certificate {
 // TLSEnabled returns true if this connection is using TLS.
 func (c *Conn) TLSEnabled() bool {
 	return c.Capabilities&CapabilityClientSSL > 0
+}
+
+// changeUser serves COM_CHANGE_USER (sysemu patch), as MySQL does: the
+// connection authenticates as the user in the packet and gets a new session
+// (handler.ComResetConnection) with the packet's default database, or none.
+// The client's auth response was computed with the handshake's salt, which
+// the server side does not keep, so the user's auth method is always asked
+// for afresh with an auth switch request. Any failure is answered with an
+// error and ends the connection (the returned error), as MySQL 8 ends it: a
+// session is never left half changed.
+func (c *Conn) changeUser(ctx context.Context, handler Handler, data []byte) error {
+	// The auth response is length-prefixed (CLIENT_SECURE_CONNECTION: every
+	// 4.1 client, and the listener accepts no other).
+	user, pos, ok := readNullString(data, 1)
+	if ok {
+		var n byte
+		if n, pos, ok = readByte(data, pos); ok {
+			_, pos, ok = readBytes(data, pos, int(n))
+		}
+	}
+	var db string
+	if ok && pos < len(data) {
+		db, _, ok = readNullString(data, pos)
+	}
+	c.recycleReadPacket()
+	if !ok {
+		c.writeErrorPacket(1835, SSUnknownSQLState, "Malformed communication packet.")
+		return errors.New("malformed packet")
+	}
+
+	l := c.listener
+	var method AuthMethod
+	for _, m := range l.authServer.AuthMethods() {
+		if m.HandleUser(c, user) {
+			method = m
+			break
+		}
+	}
+	if method == nil || (!l.AllowClearTextWithoutTLS.Get() && !c.TLSEnabled() && !method.AllowClearTextWithoutTLS()) {
+		c.writeErrorPacket(ERAccessDeniedError, SSAccessDeniedError, "Access denied for user '%s'", user)
+		return errors.New("no usable auth method for " + user)
+	}
+	pluginData, err := method.AuthPluginData()
+	if err != nil {
+		return err
+	}
+	if err := c.writeAuthSwitchRequest(string(method.Name()), pluginData); err != nil {
+		return err
+	}
+	resp, err := c.readEphemeralPacket(ctx)
+	if err != nil {
+		return err
+	}
+	authResponse, _, _ := readBytesCopy(resp, 0, len(resp))
+	c.recycleReadPacket()
+	userData, err := method.HandleAuthPluginData(c, user, pluginData, authResponse, c.RemoteAddr())
+	if err != nil {
+		c.writeErrorPacketFromError(err)
+		return err
+	}
+	c.User, c.UserData, c.schemaName = user, userData, db
+	if err := handler.ComResetConnection(c); err != nil {
+		c.writeErrorPacketFromError(err)
+		return err
+	}
+	if err := handler.ComInitDB(c, db); err != nil {
+		c.writeErrorPacketFromError(err)
+		return err
+	}
+	return c.writeOKPacket(0, 0, c.StatusFlags, 0)
 }
 
 // IsUnixSocket returns true if this connection is over a Unix socket.

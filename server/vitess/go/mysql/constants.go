@@ -204,6 +204,9 @@ const (
 	// ComStatistics is COM_STATISTICS (sysemu patch)
 	ComStatistics = 0x09
 
+	// ComChangeUser is COM_CHANGE_USER (sysemu patch)
+	ComChangeUser = 0x11
+
 	// ComFieldList is COM_FIELD_LIST
 	ComFieldList = 0x04
 
