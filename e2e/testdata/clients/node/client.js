@@ -69,6 +69,12 @@ async function main() {
   await c.changeUser({ user: 'reader', password: 'r-pass', database: 'node' });
   const [[who]] = await c.query('SELECT CURRENT_USER() AS u, DATABASE() AS d, @mark AS m');
   check(who.u === 'reader@%' && who.d === 'node' && who.m === null, 'changeUser to reader ' + JSON.stringify(who));
+  const [[cid]] = await c.query('SELECT CONNECTION_ID() AS id');
+  const admin = await mysql.createConnection({ host, port: Number(port), user: 'root', password: '' });
+  const [procs] = await admin.query('SHOW PROCESSLIST');
+  await admin.end();
+  const me = procs.filter((p) => Number(p.Id) === Number(cid.id));
+  check(me.length === 1 && me[0].User === 'reader', 'processlist after changeUser ' + JSON.stringify(me));
   const [readable] = await c.query('SELECT COUNT(*) AS n FROM jobs');
   check(Number(readable[0].n) === 2, 'reader reads ' + JSON.stringify(readable));
   try {
