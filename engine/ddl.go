@@ -153,9 +153,7 @@ func (c *change) createTable(d *Database, spec TableSpec, id uint64) (*Table, er
 	if err := putStorage(c.tx, id, storageInfo{}); err != nil {
 		return nil, err
 	}
-	if err := c.createRelationFile(t); err != nil {
-		return nil, err
-	}
+	c.addRelationFile(t)
 	c.next.putTable(t)
 	return t, nil
 }

@@ -274,7 +274,7 @@ func (e *Engine) initFiles(s *State) error {
 			return err
 		}
 		for _, t := range s.Tables(d.Name) {
-			if err := e.createRelation(d.ID, t.RelFileNode(), t.ID); err != nil {
+			if err := e.createRelation(d.ID, t.RelFileNode()); err != nil {
 				return err
 			}
 		}
@@ -290,7 +290,7 @@ func (e *Engine) layoutDatabase(s *State, dbID uint64) error {
 	}
 	m := s.Relmap(dbID)
 	for _, x := range m {
-		if err := e.createRelation(dbID, uint64(x.Filenode), uint64(x.OID)); err != nil {
+		if err := e.createRelation(dbID, uint64(x.Filenode)); err != nil {
 			return err
 		}
 	}
@@ -298,8 +298,8 @@ func (e *Engine) layoutDatabase(s *State, dbID uint64) error {
 }
 
 // createRelation writes a relation file, accepting one that exists.
-func (e *Engine) createRelation(dbID, filenode, oid uint64) error {
-	err := e.dir.CreateRelation(pgfiles.RelationPath(dbID, filenode), oid)
+func (e *Engine) createRelation(dbID, filenode uint64) error {
+	err := e.dir.CreateRelation(pgfiles.RelationPath(dbID, filenode))
 	if errors.Is(err, fs.ErrExist) {
 		return nil
 	}
@@ -350,18 +350,22 @@ func (c *change) nextTableID(d *Database) (uint64, error) {
 	}
 }
 
-// createRelationFile writes a new table's file before its transaction
-// commits (a failed commit leaves at most an orphan file, which a later
-// CREATE skips).
-func (c *change) createRelationFile(t *Table) error {
-	if !c.e.files() {
-		return nil
+// addRelationFile has a new table's file written before its transaction
+// commits, with the files of the other changes of its group (see
+// createFiles); a failed commit leaves at most an orphan file, which a
+// later CREATE skips.
+func (c *change) addRelationFile(t *Table) {
+	if c.e.files() {
+		c.files = append(c.files, newFile{rel: pgfiles.RelationPath(t.DatabaseID, t.RelFileNode()), oid: t.ID})
 	}
-	rel := pgfiles.RelationPath(t.DatabaseID, t.RelFileNode())
-	err := c.e.dir.CreateRelation(rel, t.ID)
+}
+
+// createRelationFile writes f; its directory is synced by the caller.
+func (c *change) createRelationFile(f newFile) error {
+	err := c.e.dir.NewRelation(f.rel)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%w: table id %d is already in use by the relation file %s (orphaned storage); "+
-			"run CALL recovery_mode('on'); CALL set_next_table_id(%d); CALL recovery_mode('off')", ErrIDInUse, t.ID, rel, t.ID+1)
+			"run CALL recovery_mode('on'); CALL set_next_table_id(%d); CALL recovery_mode('off')", ErrIDInUse, f.oid, f.rel, f.oid+1)
 	}
 	return err
 }
@@ -373,9 +377,7 @@ func (c *change) moveRelationFile(from, to *Table) error {
 	if from.DatabaseID == to.DatabaseID || !c.e.files() {
 		return nil
 	}
-	if err := c.createRelationFile(to); err != nil {
-		return err
-	}
+	c.addRelationFile(to)
 	c.removeRelationFileAfterCommit(from)
 	return nil
 }
@@ -490,7 +492,7 @@ func (e *Engine) TruncateTableAs(ctx context.Context, a Actor, db, name string) 
 // OID counter whose file does not exist (and that no table holds as its
 // OID, so one ID stays one table). The new file is written before the
 // commit.
-func (c *change) newFilenode(dbOID, oid uint64) (uint64, error) {
+func (c *change) newFilenode(dbOID uint64) (uint64, error) {
 	for {
 		id, err := c.nextID(SeqTableID)
 		if err != nil {
@@ -502,7 +504,7 @@ func (c *change) newFilenode(dbOID, oid uint64) (uint64, error) {
 		if !c.e.files() {
 			return id, nil
 		}
-		err = c.e.dir.CreateRelation(pgfiles.RelationPath(dbOID, id), oid)
+		err = c.e.dir.CreateRelation(pgfiles.RelationPath(dbOID, id))
 		if errors.Is(err, fs.ErrExist) {
 			c.e.log.WithField("filenode", id).Warn("relfilenode candidate skipped: its file exists")
 			continue
@@ -519,7 +521,7 @@ func (c *change) rotate(a Actor, rel *PGClassRow, kind string) (*Rewrite, error)
 	if rel.Filenode == 0 {
 		return nil, fmt.Errorf("%w: %s has no storage", ErrInvalid, rel.Name)
 	}
-	nf, err := c.newFilenode(dbOID, rel.OID)
+	nf, err := c.newFilenode(dbOID)
 	if err != nil {
 		return nil, err
 	}
@@ -755,7 +757,7 @@ func (e *Engine) RebuildFilenodeMap(ctx context.Context, a Actor, db string) (st
 			return err
 		}
 		for _, x := range m {
-			if err := e.createRelation(dbID, uint64(x.Filenode), uint64(x.OID)); err != nil {
+			if err := e.createRelation(dbID, uint64(x.Filenode)); err != nil {
 				return err
 			}
 		}

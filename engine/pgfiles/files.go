@@ -58,26 +58,34 @@ func (d Dir) MkdirAll(rel string) error {
 	return syncDir(filepath.Dir(d.abs(rel)))
 }
 
-// CreateRelation writes the small real file of a relation's filenode and
-// syncs it and its directory. It fails with fs.ErrExist if the file exists:
+// CreateRelation creates the file of a relation's filenode, empty as
+// PostgreSQL creates a new relation's main fork, and syncs it and its
+// directory. It fails with fs.ErrExist if the file exists:
 // GetNewRelFileNumber never reuses a number whose file is on disk.
-func (d Dir) CreateRelation(rel string, oid uint64) error {
+func (d Dir) CreateRelation(rel string) error {
+	if err := d.NewRelation(rel); err != nil {
+		return err
+	}
+	return d.SyncDir(path.Dir(rel))
+}
+
+// NewRelation is CreateRelation without the directory sync: the caller
+// syncs the directory (SyncDir) before it relies on the file, once for any
+// number of files.
+func (d Dir) NewRelation(rel string) error {
 	f, err := os.OpenFile(d.abs(rel), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(f, "sysemu relation file\noid %d\nfilenode %s\n", oid, path.Base(rel))
-	if err == nil {
-		err = f.Sync()
-	}
+	err = f.Sync()
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(d.abs(rel)))
+	return err
 }
+
+// SyncDir syncs the directory rel.
+func (d Dir) SyncDir(rel string) error { return syncDir(d.abs(rel)) }
 
 // Remove removes rel (a missing file is not an error) and syncs its directory.
 func (d Dir) Remove(rel string) error {

@@ -145,10 +145,10 @@ func TestFiles(t *testing.T) {
 	if err != nil || !SameMappings(m.Mappings, want) {
 		t.Fatalf("read back: %v", err)
 	}
-	if err := d.CreateRelation(RelationPath(16385, 16384), 16384); err != nil {
+	if err := d.CreateRelation(RelationPath(16385, 16384)); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.CreateRelation(RelationPath(16385, 16384), 16384); !errors.Is(err, os.ErrExist) {
+	if err := d.CreateRelation(RelationPath(16385, 16384)); !errors.Is(err, os.ErrExist) {
 		t.Fatalf("second create: %v", err)
 	}
 	if ok, _ := d.Exists("base/16385/16384"); !ok {
