@@ -48,6 +48,9 @@ type Engine struct {
 	storeRows     uint64
 	identityCache int
 	dir           pgfiles.Dir // the data directory for base/ and global/; "" writes no files
+	fileMu        sync.Mutex  // guards unsynced and syncing (relfiles.go)
+	unsynced      []newFile
+	syncing       bool
 	mapLayout     pgfiles.Layout
 }
 
@@ -146,6 +149,9 @@ func Open(ctx context.Context, st store.Store, p *Profile, log logrus.FieldLogge
 	}
 	e.state.Store(s)
 	if err := e.initFiles(s); err != nil {
+		return nil, err
+	}
+	if err := e.redoFiles(ctx); err != nil {
 		return nil, err
 	}
 	if err := e.storesForOldTables(ctx); err != nil {

@@ -356,18 +356,8 @@ func (c *change) nextTableID(d *Database) (uint64, error) {
 // later CREATE skips.
 func (c *change) addRelationFile(t *Table) {
 	if c.e.files() {
-		c.files = append(c.files, newFile{rel: pgfiles.RelationPath(t.DatabaseID, t.RelFileNode()), oid: t.ID})
+		c.files = append(c.files, newFile{db: t.DatabaseID, filenode: t.RelFileNode(), oid: t.ID})
 	}
-}
-
-// createRelationFile writes f; its directory is synced by the caller.
-func (c *change) createRelationFile(f newFile) error {
-	err := c.e.dir.NewRelation(f.rel)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%w: table id %d is already in use by the relation file %s (orphaned storage); "+
-			"run CALL recovery_mode('on'); CALL set_next_table_id(%d); CALL recovery_mode('off')", ErrIDInUse, f.oid, f.rel, f.oid+1)
-	}
-	return err
 }
 
 // moveRelationFile follows a table renamed into another database: the file

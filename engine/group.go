@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
-	"sync"
 
-	"github.com/sysemu/sysemu/engine/pgfiles"
 	"github.com/sysemu/sysemu/engine/store"
 )
 
@@ -23,9 +20,8 @@ import (
 // never rests on writes that might not be committed. A lone change runs as
 // before, under its caller's context.
 //
-// New relation files are written after every change of the group ran and
-// before the commit, all at once: their fsyncs overlap, and each directory
-// is synced once.
+// New relation files are created after every change of the group ran and
+// before the commit, and synced after it (relfiles.go).
 
 // maxGroup caps the changes of one group.
 const maxGroup = 64
@@ -135,6 +131,7 @@ func (e *Engine) commitGroup(ctx context.Context, group []*pendingChange) (int, 
 			}
 		}
 		e.state.Store(changes[len(changes)-1].next)
+		e.syncFilesLater(changes)
 		for _, c := range changes {
 			for _, ev := range c.events {
 				e.log.WithFields(map[string]any{"kind": ev.Kind, "sequence": ev.Sequence, "old": ev.Old, "new": ev.New,
@@ -190,7 +187,7 @@ func (e *Engine) groupOnce(ctx context.Context, group []*pendingChange) (changes
 			changes = append(changes, c)
 			old = c.next
 		}
-		if i, err := createFiles(e.dir, changes); err != nil {
+		if i, err := createFiles(tx, changes); err != nil {
 			failed, ferr = i, err
 			return errDropped
 		}
@@ -238,46 +235,4 @@ func (c *change) recordSequences() error {
 		c.next.Sequences[name] = v
 	}
 	return nil
-}
-
-// newFile is a relation file a change creates before its commit.
-type newFile struct {
-	rel string
-	oid uint64
-}
-
-// createFiles writes the new relation files of changes, concurrently, and
-// then syncs each of their directories once. On failure it returns the
-// position of a change whose file failed.
-func createFiles(dir pgfiles.Dir, changes []*change) (int, error) {
-	var wg sync.WaitGroup
-	errs := make([]error, len(changes))
-	dirs := map[string]bool{}
-	for i, c := range changes {
-		if len(c.files) == 0 {
-			continue
-		}
-		for _, f := range c.files {
-			dirs[path.Dir(f.rel)] = true
-		}
-		wg.Go(func() {
-			for _, f := range c.files {
-				if errs[i] = c.createRelationFile(f); errs[i] != nil {
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			return i, err
-		}
-	}
-	for d := range dirs {
-		if err := dir.SyncDir(d); err != nil {
-			return len(changes) - 1, err
-		}
-	}
-	return -1, nil
 }

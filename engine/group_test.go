@@ -2,16 +2,19 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/sysemu/sysemu/engine/pgfiles"
+	"github.com/sysemu/sysemu/engine/store"
 	"github.com/sysemu/sysemu/engine/store/bolt"
 )
 
@@ -91,6 +94,13 @@ func TestGroupedChangesConcurrent(t *testing.T) {
 		}
 	}
 	check(e, "running")
+	// The background sync catches up and deletes the records.
+	for i := 0; pendingFiles(t, st) > 0; i++ {
+		if i == 100 {
+			t.Fatalf("%d relation file records left after 5s", pendingFiles(t, st))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -102,4 +112,84 @@ func TestGroupedChangesConcurrent(t *testing.T) {
 	if tb := mustCreate(t, e, "db", "after"); tb.ID != before {
 		t.Fatalf("first table after reopen: ID %d, want %d", tb.ID, before)
 	}
+}
+
+// A crash before the background sync of new relation files is redone at
+// Open, as PostgreSQL's recovery replays XLOG_SMGR_CREATE: a recorded file
+// its table still uses is created again if it is missing; a record of a
+// file no table uses creates nothing; the records are then gone.
+func TestRelationFileRedo(t *testing.T) {
+	dir := t.TempDir()
+	openAt := func() (*Engine, *bolt.Store) {
+		st, err := bolt.Open(filepath.Join(dir, "db"), bolt.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		log, _ := logtest.NewNullLogger()
+		e, err := Open(context.Background(), st, testProfile, log, Options{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e, st
+	}
+	e, st := openAt()
+	mustDB(t, e, "db")
+	kept := mustCreate(t, e, "db", "kept")
+	gone := mustCreate(t, e, "db", "gone")
+	if err := e.DropTable(context.Background(), "db", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	path := func(tb *Table) string {
+		return filepath.Join(dir, filepath.FromSlash(pgfiles.RelationPath(tb.DatabaseID, tb.RelFileNode())))
+	}
+	// What a power loss before the sync can leave: records, and the file lost.
+	err := st.Update(context.Background(), func(tx store.Tx) error {
+		for _, tb := range []*Table{kept, gone} {
+			if err := tx.Put(pendingFileKey(tb.DatabaseID, tb.RelFileNode()), binary.BigEndian.AppendUint64(nil, tb.ID)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range []*Table{kept, gone} {
+		if err := os.Remove(path(tb)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	_, st = openAt()
+	defer st.Close()
+	if _, err := os.Stat(path(kept)); err != nil {
+		t.Fatalf("relation file of kept table not redone: %v", err)
+	}
+	if _, err := os.Stat(path(gone)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("relation file of a dropped table created: %v", err)
+	}
+	err = st.View(context.Background(), func(tx store.Tx) error {
+		return tx.Scan(pendingFilePrefix, store.PrefixEnd(pendingFilePrefix), false, func(k, _ []byte) (bool, error) {
+			t.Errorf("record %x left after redo", k)
+			return true, nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pendingFiles counts the relation file records of st.
+func pendingFiles(t *testing.T, st store.Store) int {
+	n := 0
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		return tx.Scan(pendingFilePrefix, store.PrefixEnd(pendingFilePrefix), false, func(_, _ []byte) (bool, error) {
+			n++
+			return true, nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -66,14 +66,25 @@ func (d Dir) CreateRelation(rel string) error {
 	if err := d.NewRelation(rel); err != nil {
 		return err
 	}
+	if err := d.SyncFile(rel); err != nil {
+		return err
+	}
 	return d.SyncDir(path.Dir(rel))
 }
 
-// NewRelation is CreateRelation without the directory sync: the caller
-// syncs the directory (SyncDir) before it relies on the file, once for any
-// number of files.
+// NewRelation is CreateRelation without the syncs: the caller makes the
+// file durable later (SyncFile, then SyncDir once for any number of files).
 func (d Dir) NewRelation(rel string) error {
 	f, err := os.OpenFile(d.abs(rel), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// SyncFile syncs the file rel.
+func (d Dir) SyncFile(rel string) error {
+	f, err := os.Open(d.abs(rel))
 	if err != nil {
 		return err
 	}
