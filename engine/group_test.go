@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,4 +193,51 @@ func pendingFiles(t *testing.T, st store.Store) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// BenchmarkCreateTable: CREATE TABLE in the engine over bbolt with fsync and
+// relation files, from 1 and 8 goroutines (group commit); with 10 hash
+// partitions too.
+func BenchmarkCreateTable(b *testing.B) {
+	for _, conns := range []int{1, 8} {
+		for _, parts := range []int{0, 10} {
+			b.Run(fmt.Sprintf("conns=%d/partitions=%d", conns, parts), func(b *testing.B) {
+				dir := b.TempDir()
+				st, err := bolt.Open(filepath.Join(dir, "db"), bolt.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer st.Close()
+				log, _ := logtest.NewNullLogger()
+				e, err := Open(context.Background(), st, testProfile, log, Options{Dir: dir})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := e.CreateDatabase(context.Background(), "db", ""); err != nil {
+					b.Fatal(err)
+				}
+				var part *Partition
+				if parts > 0 {
+					part = &Partition{Type: "HASH", Expr: "id", Count: parts, Clause: fmt.Sprintf("PARTITION BY HASH (id) PARTITIONS %d", parts)}
+				}
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				b.ResetTimer()
+				for range conns {
+					wg.Go(func() {
+						for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+							_, err := e.CreateTable(context.Background(), TableSpec{Database: "db", Name: fmt.Sprintf("t%d", i),
+								Columns: []Column{{Name: "id", Type: "bigint"}}, PrimaryKey: []string{"id"}, Partition: part})
+							if err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tables/s")
+			})
+		}
+	}
 }
