@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"time"
 
 	"github.com/sysemu/sysemu/engine/pgfiles"
@@ -19,8 +18,8 @@ import (
 // the transaction records the file under pendingFilePrefix — PostgreSQL
 // WAL-logs the creation (XLOG_SMGR_CREATE) and lets recovery create the
 // file again rather than fsync it at once. After the commit, the files are
-// synced in the background, in batches (one directory sync for many files),
-// and their records deleted. Open redoes what a crash left: a recorded file
+// synced in the background, in batches (one file-system sync for many
+// files), and their records deleted. Open redoes what a crash left: a recorded file
 // that its table still uses is created if missing and synced. A kill -9
 // never loses a created file (the kernel has it); the records cover a
 // power loss.
@@ -30,7 +29,7 @@ import (
 var pendingFilePrefix = []byte("f/")
 
 // fileSyncDelay is how long the background sync waits for a batch to gather.
-const fileSyncDelay = 20 * time.Millisecond
+const fileSyncDelay = 100 * time.Millisecond
 
 func pendingFileKey(db, filenode uint64) []byte {
 	return binary.BigEndian.AppendUint64(idKey(pendingFilePrefix, db), filenode)
@@ -101,30 +100,22 @@ func (e *Engine) syncFilesLater(changes []*change) {
 	}()
 }
 
-// syncFiles syncs files and their directories and deletes their records.
-// A file that is gone (its table was dropped) is skipped; with create, a
-// missing file is created first. On failure the records stay, for Open.
+// syncFiles makes files and their directories durable and deletes their
+// records. A file that is gone (its table was dropped) is skipped; with
+// create, a missing file is created first. On failure the records stay,
+// for Open.
 func (e *Engine) syncFiles(ctx context.Context, files []newFile, create bool) error {
-	dirs := map[string]bool{}
-	for _, f := range files {
+	rels := make([]string, len(files))
+	for i, f := range files {
+		rels[i] = f.rel()
 		if create {
-			if err := e.dir.NewRelation(f.rel()); err != nil && !errors.Is(err, fs.ErrExist) {
+			if err := e.dir.NewRelation(rels[i]); err != nil && !errors.Is(err, fs.ErrExist) {
 				return err
 			}
 		}
-		err := e.dir.SyncFile(f.rel())
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		dirs[path.Dir(f.rel())] = true
 	}
-	for d := range dirs {
-		if err := e.dir.SyncDir(d); err != nil {
-			return err
-		}
+	if err := e.dir.SyncFiles(rels); err != nil {
+		return err
 	}
 	return e.st.Update(ctx, func(tx store.Tx) error {
 		for _, f := range files {
