@@ -153,9 +153,7 @@ func (c *change) createTable(d *Database, spec TableSpec, id uint64) (*Table, er
 	if err := putStorage(c.tx, id, storageInfo{}); err != nil {
 		return nil, err
 	}
-	if err := c.createRelationFile(t); err != nil {
-		return nil, err
-	}
+	c.addRelationFile(t)
 	c.next.putTable(t)
 	return t, nil
 }
@@ -286,16 +284,19 @@ func (e *Engine) RenameTable(ctx context.Context, db, from, toDB, to string) err
 // with the same definition is a no-op: CREATE TABLE writes a table's indexes
 // with the table, and the SQL layer may ask for them again afterwards.
 func (e *Engine) AddIndex(ctx context.Context, db, table string, idx Index) error {
+	if t := e.State().Table(db, table); t != nil && hasIndex(t, idx) {
+		return nil // no transaction for a no-op
+	}
 	return e.update(ctx, func(c *change) error {
 		t, err := c.userTable(db, table)
 		if err != nil {
 			return err
 		}
+		if hasIndex(t, idx) {
+			return nil
+		}
 		for _, have := range t.Indexes {
 			if strings.EqualFold(have.Name, idx.Name) {
-				if have.Unique == idx.Unique && fmt.Sprint(have.Columns) == fmt.Sprint(idx.Columns) {
-					return nil
-				}
 				return fmt.Errorf("%w: duplicate key name '%s'", ErrInvalid, idx.Name)
 			}
 		}
@@ -317,4 +318,14 @@ func (e *Engine) AddIndex(ctx context.Context, db, table string, idx Index) erro
 		c.next.putTable(&n)
 		return putJSON(c.tx, idKey(tablePrefix, t.ID), &n)
 	})
+}
+
+// hasIndex reports whether t has idx, same name and definition.
+func hasIndex(t *Table, idx Index) bool {
+	for _, have := range t.Indexes {
+		if strings.EqualFold(have.Name, idx.Name) {
+			return have.Unique == idx.Unique && fmt.Sprint(have.Columns) == fmt.Sprint(idx.Columns)
+		}
+	}
+	return false
 }

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -30,9 +29,12 @@ type Engine struct {
 	node uint64
 	now  func() time.Time
 
-	mu    sync.Mutex // serializes metadata changes and guards seqs' caches
-	seqs  map[string]*sequence
-	state atomic.Pointer[State]
+	mu sync.Mutex // serializes metadata changes and guards seqs' caches
+	// queueMu guards queue, the metadata changes waiting for a group (group.go).
+	queueMu sync.Mutex
+	queue   []*pendingChange
+	seqs    map[string]*sequence
+	state   atomic.Pointer[State]
 
 	rtMu sync.Mutex
 	rt   map[uint64]*tableRuntime
@@ -46,6 +48,9 @@ type Engine struct {
 	storeRows     uint64
 	identityCache int
 	dir           pgfiles.Dir // the data directory for base/ and global/; "" writes no files
+	fileMu        sync.Mutex  // guards unsynced and syncing (relfiles.go)
+	unsynced      []newFile
+	syncing       bool
 	mapLayout     pgfiles.Layout
 }
 
@@ -146,6 +151,9 @@ func Open(ctx context.Context, st store.Store, p *Profile, log logrus.FieldLogge
 	if err := e.initFiles(s); err != nil {
 		return nil, err
 	}
+	if err := e.redoFiles(ctx); err != nil {
+		return nil, err
+	}
 	if err := e.storesForOldTables(ctx); err != nil {
 		return nil, err
 	}
@@ -243,91 +251,8 @@ type change struct {
 	resets bool // sequences were rewritten from outside: reset every cache
 	jumped bool // a sequence jumped: other nodes drop their cached ranges
 	events []*Event
-	after  []func() // file work to do once the transaction committed, in order
-}
-
-// update runs fn as one metadata transaction under the metadata lock. The
-// transaction first checks that the in-memory State is the stored one (in a
-// cluster another node may have changed the metadata since): if not, it
-// reloads the State and runs again.
-func (e *Engine) update(ctx context.Context, fn func(c *change) error) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for {
-		c, err := e.updateOnce(ctx, fn)
-		if errors.Is(err, errStaleState) {
-			if err := e.reload(ctx); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		for name, cache := range c.caches {
-			e.seqs[name].cache = cache
-		}
-		if c.resets {
-			for _, seq := range e.seqs {
-				seq.reset()
-			}
-		}
-		e.state.Store(c.next)
-		for _, ev := range c.events {
-			e.log.WithFields(map[string]any{"kind": ev.Kind, "sequence": ev.Sequence, "old": ev.Old, "new": ev.New,
-				"user": ev.User, "statement": ev.Statement}).Info("admin change")
-		}
-		for _, f := range c.after {
-			f()
-		}
-		return nil
-	}
-}
-
-func (e *Engine) updateOnce(ctx context.Context, fn func(c *change) error) (*change, error) {
-	var c *change
-	err := e.st.Update(ctx, func(tx store.Tx) error {
-		old := e.state.Load()
-		m, err := readMeta(tx)
-		if err != nil {
-			return err
-		}
-		if m != old.meta {
-			return errStaleState
-		}
-		c = &change{e: e, tx: tx, old: old, next: old.clone(), caches: map[string]seqCache{}}
-		if err := fn(c); err != nil {
-			return err
-		}
-		// Record every sequence's high-water mark as the transaction leaves it.
-		for name, seq := range e.seqs {
-			floor := seq.cache.initial
-			if cache, ok := c.caches[name]; ok {
-				floor = cache.initial
-			}
-			if c.resets {
-				floor = seq.initial
-			}
-			v, ok, err := seq.stored(tx)
-			if err != nil {
-				return err
-			}
-			if !ok || v < floor {
-				v = floor
-			}
-			c.next.Sequences[name] = v
-		}
-		m.rev++
-		if c.resets || c.jumped {
-			m.seqEpoch++
-		}
-		c.next.meta = m
-		if err := writeMeta(tx, m); err != nil {
-			return err
-		}
-		return c.writeEvents()
-	})
-	return c, err
+	after  []func()  // file work to do once the transaction committed, in order
+	files  []newFile // relation files to write before the commit
 }
 
 // nextID draws one ID from the named sequence inside the change.

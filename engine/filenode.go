@@ -345,20 +345,14 @@ func (c *change) nextTableID(d *Database) (uint64, error) {
 	}
 }
 
-// createRelationFile writes a new table's file before its transaction
-// commits (a failed commit leaves at most an orphan file, which a later
-// CREATE skips).
-func (c *change) createRelationFile(t *Table) error {
-	if !c.e.files() {
-		return nil
+// addRelationFile has a new table's file written before its transaction
+// commits, with the files of the other changes of its group (see
+// createFiles); a failed commit leaves at most an orphan file, which a
+// later CREATE skips.
+func (c *change) addRelationFile(t *Table) {
+	if c.e.files() {
+		c.files = append(c.files, newFile{db: t.DatabaseID, filenode: t.RelFileNode(), oid: t.ID})
 	}
-	rel := pgfiles.RelationPath(t.DatabaseID, t.RelFileNode())
-	err := c.e.dir.CreateRelation(rel)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%w: table id %d is already in use by the relation file %s (orphaned storage); "+
-			"run CALL recovery_mode('on'); CALL set_next_table_id(%d); CALL recovery_mode('off')", ErrIDInUse, t.ID, rel, t.ID+1)
-	}
-	return err
 }
 
 // moveRelationFile follows a table renamed into another database: the file
@@ -368,9 +362,7 @@ func (c *change) moveRelationFile(from, to *Table) error {
 	if from.DatabaseID == to.DatabaseID || !c.e.files() {
 		return nil
 	}
-	if err := c.createRelationFile(to); err != nil {
-		return err
-	}
+	c.addRelationFile(to)
 	c.removeRelationFileAfterCommit(from)
 	return nil
 }
@@ -485,7 +477,7 @@ func (e *Engine) TruncateTableAs(ctx context.Context, a Actor, db, name string) 
 // OID counter whose file does not exist (and that no table holds as its
 // OID, so one ID stays one table). The new file is written before the
 // commit.
-func (c *change) newFilenode(dbOID, oid uint64) (uint64, error) {
+func (c *change) newFilenode(dbOID uint64) (uint64, error) {
 	for {
 		id, err := c.nextID(SeqTableID)
 		if err != nil {
@@ -514,7 +506,7 @@ func (c *change) rotate(a Actor, rel *PGClassRow, kind string) (*Rewrite, error)
 	if rel.Filenode == 0 {
 		return nil, fmt.Errorf("%w: %s has no storage", ErrInvalid, rel.Name)
 	}
-	nf, err := c.newFilenode(dbOID, rel.OID)
+	nf, err := c.newFilenode(dbOID)
 	if err != nil {
 		return nil, err
 	}

@@ -107,6 +107,9 @@ func (d *userDatabase) create(ctx *sql.Context, name string, sch sql.PrimaryKeyS
 // partition re-parses the statement for its partition clause, which the
 // planner drops. CREATE TABLE ... LIKE copies the source's clause.
 func (d *userDatabase) partition(ctx *sql.Context) (*engine.Partition, error) {
+	if q := strings.ToLower(ctx.Query()); !strings.Contains(q, "partition") && !strings.Contains(q, "like") {
+		return nil, nil // nothing to find: spare the second parse
+	}
 	stmt, _, err := sqlparser.ParseOne(ctx, ctx.Query())
 	if err != nil {
 		return nil, nil // not a plain CREATE TABLE statement (e.g. a script)

@@ -59,15 +59,38 @@ func (d Dir) MkdirAll(rel string) error {
 }
 
 // CreateRelation creates the file of a relation's filenode, empty as
-// PostgreSQL's smgrcreate leaves a new relation, and syncs its directory. It
-// fails with fs.ErrExist if the file exists: GetNewRelFileNumber never
-// reuses a number whose file is on disk.
+// PostgreSQL creates a new relation's main fork, and syncs it and its
+// directory. It fails with fs.ErrExist if the file exists:
+// GetNewRelFileNumber never reuses a number whose file is on disk.
 func (d Dir) CreateRelation(rel string) error {
-	if err := createEmpty(d.abs(rel)); err != nil {
+	if err := d.NewRelation(rel); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(d.abs(rel)))
+	if err := d.SyncFile(rel); err != nil {
+		return err
+	}
+	return d.SyncDir(path.Dir(rel))
 }
+
+// NewRelation is CreateRelation without the syncs: the caller makes the
+// file durable later (SyncFile, then SyncDir once for any number of files).
+func (d Dir) NewRelation(rel string) error { return createEmpty(d.abs(rel)) }
+
+// SyncFile syncs the file rel.
+func (d Dir) SyncFile(rel string) error {
+	f, err := os.Open(d.abs(rel))
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// SyncDir syncs the directory rel.
+func (d Dir) SyncDir(rel string) error { return syncDir(d.abs(rel)) }
 
 // CreateDatabase creates the database directory rel with an empty file for
 // each filenode and the map file of mappings. It is built as rel+".tmp" and

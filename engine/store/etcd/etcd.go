@@ -269,7 +269,7 @@ func (s *Store) beginSerializable(ctx context.Context) (*tx, error) {
 
 func (s *Store) newTx(ctx context.Context, rev int64, writable, serializable bool) *tx {
 	return &tx{s: s, ctx: ctx, rev: rev, writable: writable, serializable: serializable,
-		writes: btree.NewG(16, func(a, b write) bool { return a.key < b.key }), reads: map[string]int64{}}
+		writes: btree.NewG(16, func(a, b write) bool { return a.key < b.key }), reads: map[string]int64{}, vals: map[string][]byte{}}
 }
 
 // tx is one transaction: reads at rev, writes buffered until the commit.
@@ -280,8 +280,9 @@ type tx struct {
 	writable, serializable bool
 
 	writes *btree.BTreeG[write]
-	reads  map[string]int64 // key → mod revision at rev (0: absent)
-	ranges []span           // scanned ranges
+	reads  map[string]int64  // key → mod revision at rev (0: absent)
+	vals   map[string][]byte // key → value at rev (nil: absent), for keys in reads
+	ranges []span            // scanned ranges
 }
 
 type write struct {
@@ -293,12 +294,22 @@ type write struct {
 // span is a key range [start, end); end "" means no upper bound.
 type span struct{ start, end string }
 
-func (t *tx) getOpts() []clientv3.OpOption {
-	opts := []clientv3.OpOption{clientv3.WithRev(t.rev)}
-	if t.serializable {
-		opts = append(opts, clientv3.WithSerializable())
-	}
-	return opts
+// get reads key (a range with opts) at the transaction's revision. That
+// revision was read linearizably, and what etcd holds at it never changes,
+// so a member's local copy is as good as the leader's: the read is served
+// serializably, without a ReadIndex round, and linearizably only when the
+// member has not applied the revision yet.
+func (t *tx) get(what, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	opts = append(opts, clientv3.WithRev(t.rev))
+	var resp *clientv3.GetResponse
+	err := t.s.call(t.ctx, what, func(ctx context.Context) (err error) {
+		resp, err = t.s.c.Get(ctx, key, append(opts, clientv3.WithSerializable())...)
+		if errors.Is(err, rpctypes.ErrFutureRev) && !t.serializable {
+			resp, err = t.s.c.Get(ctx, key, opts...)
+		}
+		return err
+	})
+	return resp, err
 }
 
 // Get implements store.Tx.
@@ -309,20 +320,20 @@ func (t *tx) Get(key []byte) ([]byte, error) {
 		}
 		return bytes.Clone(w.val), nil
 	}
-	var resp *clientv3.GetResponse
-	err := t.s.call(t.ctx, "get", func(ctx context.Context) (err error) {
-		resp, err = t.s.c.Get(ctx, t.s.data+string(key), t.getOpts()...)
-		return err
-	})
+	// A key read before is read at the same revision again: no round trip.
+	if v, ok := t.vals[string(key)]; ok {
+		return bytes.Clone(v), nil
+	}
+	resp, err := t.get("get", t.s.data+string(key))
 	if err != nil {
 		return nil, t.readErr(err)
 	}
 	if len(resp.Kvs) == 0 {
-		t.reads[string(key)] = 0
+		t.reads[string(key)], t.vals[string(key)] = 0, nil
 		return nil, nil
 	}
 	kv := resp.Kvs[0]
-	t.reads[string(key)] = kv.ModRevision
+	t.reads[string(key)], t.vals[string(key)] = kv.ModRevision, kv.Value
 	return append([]byte{}, kv.Value...), nil
 }
 
@@ -476,15 +487,11 @@ func (t *tx) page(lo, hi string, reverse bool, prev []kvPair) ([]kvPair, bool, e
 			from = last + "\x00"
 		}
 	}
-	opts := append(t.getOpts(), clientv3.WithRange(to), clientv3.WithLimit(pageSize))
+	opts := []clientv3.OpOption{clientv3.WithRange(to), clientv3.WithLimit(pageSize)}
 	if reverse {
 		opts = append(opts, clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
 	}
-	var resp *clientv3.GetResponse
-	err := t.s.call(t.ctx, "scan", func(ctx context.Context) (err error) {
-		resp, err = t.s.c.Get(ctx, from, opts...)
-		return err
-	})
+	resp, err := t.get("scan", from, opts...)
 	if err != nil {
 		return nil, false, t.readErr(err)
 	}
