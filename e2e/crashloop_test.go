@@ -651,7 +651,7 @@ func clVerify(t *testing.T, proc *binProc, cycle int, l *clLedger, h *clHistory)
 		v := fmt.Sprintf("%s_probe%d", name, cycle)
 		res, err := db.Exec("INSERT INTO "+name+" (v) VALUES (?)", v)
 		if err != nil {
-			fail("identity insert into %s after restart: %v", name, err)
+			fail("identity insert into %s after restart: %v (rows %v, next at least %d)", name, err, tb.rows, tb.lowNext)
 			continue
 		}
 		id, _ := res.LastInsertId()
