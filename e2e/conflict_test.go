@@ -27,11 +27,12 @@ type conflictRole struct {
 }
 
 type conflictLedger struct {
-	mu      sync.Mutex
-	setNext uint64                      // largest accepted set_next_table_id
-	idents  map[string]map[int64]string // identity table -> acknowledged value -> row
-	counts  map[string]int              // role -> statements acknowledged
-	errs    map[string]map[uint16]int   // role -> expected error -> count
+	mu       sync.Mutex
+	reseedMu sync.Mutex                  // serializes the test's read-then-RESEED steps
+	setNext  uint64                      // largest accepted set_next_table_id
+	idents   map[string]map[int64]string // identity table -> acknowledged value -> row
+	counts   map[string]int              // role -> statements acknowledged
+	errs     map[string]map[uint16]int   // role -> expected error -> count
 }
 
 const conflictIdentTables = 3
@@ -241,7 +242,7 @@ func conflictInsert(ctx context.Context, c *sql.Conn, rng *rand.Rand, l *conflic
 
 // conflictReseed reseeds during the inserts, only upwards (a lower RESEED
 // makes duplicates by design, as in SQL Server).
-func conflictReseed(ctx context.Context, c *sql.Conn, rng *rand.Rand, _ *conflictLedger) error {
+func conflictReseed(ctx context.Context, c *sql.Conn, rng *rand.Rand, l *conflictLedger) error {
 	table := fmt.Sprintf("id%d", rng.Intn(conflictIdentTables))
 	switch rng.Intn(3) {
 	case 0:
@@ -249,6 +250,10 @@ func conflictReseed(ctx context.Context, c *sql.Conn, rng *rand.Rand, _ *conflic
 	case 1:
 		return clExec(ctx, c, "DBCC CHECKIDENT ('"+table+"', RESEED)")
 	default:
+		// The read and the RESEED are one step for the test (two of them
+		// interleaved would lower the value); inserts still run between.
+		l.reseedMu.Lock()
+		defer l.reseedMu.Unlock()
 		var cur int64
 		if err := c.QueryRowContext(ctx, "SELECT IDENT_CURRENT('"+table+"')").Scan(&cur); err != nil {
 			return err
