@@ -212,10 +212,12 @@ func renderPartition(p *engine.Partition) string {
 }
 
 func (d *userDatabase) DropTable(ctx *sql.Context, name string) error {
+	sessionOf(ctx).listed = listedState{} // the statement's own DDL is seen at once
 	return toSQLError(d.s.eng.DropTable(ctx, d.name, name))
 }
 
 func (d *userDatabase) RenameTable(ctx *sql.Context, from, to string) error {
+	sessionOf(ctx).listed = listedState{}
 	return toSQLError(d.s.eng.RenameTable(ctx, d.name, from, d.name, to))
 }
 

@@ -50,6 +50,13 @@ func TestListedTableSurvivesConcurrentDrop(t *testing.T) {
 	if _, ok, err := d.GetTableInsensitive(stmt, "b"); !ok || err != nil {
 		t.Fatalf("listed table b after a concurrent DROP: ok=%v err=%v", ok, err)
 	}
+	// The statement's own DROP is seen at once.
+	if err := d.DropTable(stmt, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := d.GetTableInsensitive(stmt, "a"); ok || err != nil {
+		t.Fatalf("table a after the statement dropped it: ok=%v err=%v", ok, err)
+	}
 	next := sql.NewContext(ctx, sql.WithSession(sess), sql.WithPid(42))
 	if _, ok, err := d.GetTableInsensitive(next, "b"); ok || err != nil {
 		t.Fatalf("dropped table b in the next statement: ok=%v err=%v", ok, err)
