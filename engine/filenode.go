@@ -405,6 +405,11 @@ type Rewrite struct {
 func (e *Engine) RewriteTable(ctx context.Context, a Actor, db, name, kind string) (*Rewrite, error) {
 	var rw *Rewrite
 	err := e.update(ctx, func(c *change) error {
+		// A rewrite takes a number from the table-ID sequence: refused,
+		// like DDL, while recovery mode holds the sequence still.
+		if err := c.ddlAllowed(); err != nil {
+			return err
+		}
 		rel, ok := c.old.PGRelation(db, name)
 		if !ok {
 			return fmt.Errorf("%w: %s.%s", ErrNoSuchTable, db, name)
@@ -434,6 +439,9 @@ func (e *Engine) TruncateTableAs(ctx context.Context, a Actor, db, name string) 
 	var removed uint64
 	var counters map[uint64]*identityCounter
 	err = e.update(ctx, func(c *change) error {
+		if err := c.ddlAllowed(); err != nil {
+			return err // TRUNCATE is DDL, and its new relfilenode comes from the table-ID sequence
+		}
 		t := c.old.TableByID(t.ID)
 		if t == nil {
 			return fmt.Errorf("%w: %s.%s", ErrNoSuchTable, db, name)

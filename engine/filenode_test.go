@@ -430,3 +430,30 @@ func TestRenameMovesFile(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+// TRUNCATE and the rewrites take their new relfilenode from the table-ID
+// sequence, so recovery mode refuses them like DDL: between reading
+// next_table_id() and set_next_table_id(N) the sequence must not move (the
+// crash loop's admin worker got 30003 for N = the value it had just read).
+func TestRewriteRefusedInRecoveryMode(t *testing.T) {
+	env := openPG(t, seed.Greptime(), pgfiles.Layout15)
+	ctx := context.Background()
+	env.e.CreateDatabase(ctx, "bill", "")
+	env.createTable("bill", "t")
+	if err := env.e.SetSwitch(ctx, root, engine.SwitchRecovery, true); err != nil {
+		t.Fatal(err)
+	}
+	next := env.e.NextTableID()
+	if _, err := env.e.RewriteTable(ctx, root, "bill", "t", engine.RewriteVacuumFull); !errors.Is(err, engine.ErrRecoveryMode) {
+		t.Fatalf("vacuum full in recovery mode: %v", err)
+	}
+	if _, err := env.e.TruncateTableAs(ctx, root, "bill", "t"); !errors.Is(err, engine.ErrRecoveryMode) {
+		t.Fatalf("truncate in recovery mode: %v", err)
+	}
+	if got := env.e.NextTableID(); got != next {
+		t.Fatalf("next_table_id moved from %d to %d in recovery mode", next, got)
+	}
+	if err := env.e.SetNextTableID(ctx, root, next+1); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -150,6 +150,18 @@ func (c *identityCounter) current(id *Identity) int64 {
 
 func (c *identityCounter) set(v int64) { c.Last = &v }
 
+// resetHW sets HW after the counter was rewritten (reseed, mode change):
+// the values up to Last are spoken for, unless the counter is Fresh — then
+// Last is the next value, not handed out yet, and HW is -1 so the insert
+// that takes it reserves a block first (with HW = Last it did not, and
+// after a kill -9 the same value was handed out again).
+func (c *identityCounter) resetHW() {
+	c.HW = -1
+	if c.Last != nil && !c.Fresh {
+		c.HW = *c.Last
+	}
+}
+
 func (c *identityCounter) clone() *identityCounter {
 	n := *c
 	if c.Last != nil {
@@ -664,10 +676,7 @@ func (e *Engine) reseed(ctx context.Context, a Actor, t *Table, node uint64, fn 
 	if !fn(c) {
 		return nil
 	}
-	c.HW = -1
-	if c.Last != nil {
-		c.HW = *c.Last
-	}
+	c.resetHW()
 	err = e.update(ctx, func(ch *change) error {
 		ch.event(a, EventIdentityReseed, identitySeq(t, n), old, c.current(t.Identity))
 		return putJSON(ch.tx, counterKey(t.ID, n), c)
@@ -778,18 +787,13 @@ func (e *Engine) ManageIdentityRange(ctx context.Context, a Actor, db, name, mod
 	counters := map[uint64]*identityCounter{}
 	switch mode {
 	case IdentityNone:
-		base.HW = -1
-		if base.Last != nil {
-			base.HW = *base.Last
-		}
+		base.resetHW()
 		counters[0] = base
 	case IdentityManual, IdentityAuto:
 		for _, n := range e.State().Nodes() {
 			c := base.clone()
-			c.HW, c.Ranges = -1, nil
-			if c.Last != nil {
-				c.HW = *c.Last
-			}
+			c.Ranges = nil
+			c.resetHW()
 			counters[n.ID] = c
 		}
 	}

@@ -36,7 +36,11 @@ var (
 func (d *userDatabase) Name() string { return d.name }
 
 func (d *userDatabase) GetTableInsensitive(ctx *sql.Context, name string) (sql.Table, bool, error) {
-	if t := d.s.eng.State().Table(d.name, name); t != nil {
+	t := d.s.eng.State().Table(d.name, name)
+	if t == nil {
+		t = sessionOf(ctx).listedTable(ctx, d.name, name)
+	}
+	if t != nil {
 		tbl, err := d.s.userTable(ctx, t)
 		return tbl, err == nil, err
 	}
@@ -46,9 +50,15 @@ func (d *userDatabase) GetTableInsensitive(ctx *sql.Context, name string) (sql.T
 	return nil, false, nil
 }
 
-func (d *userDatabase) GetTableNames(*sql.Context) ([]string, error) {
+// GetTableNames lists the tables of one State, which the statement keeps:
+// go-mysql-server looks each listed name up again (TRUNCATE's foreign-key
+// check, information_schema) and fails with 1146 naming another table if
+// a concurrent DROP came in between.
+func (d *userDatabase) GetTableNames(ctx *sql.Context) ([]string, error) {
+	st := d.s.eng.State()
+	sessionOf(ctx).listed = listedState{pid: ctx.Pid(), state: st}
 	var names []string
-	for _, t := range d.s.eng.State().Tables(d.name) {
+	for _, t := range st.Tables(d.name) {
 		names = append(names, t.Name)
 	}
 	return names, nil
@@ -205,10 +215,12 @@ func renderPartition(p *engine.Partition) string {
 }
 
 func (d *userDatabase) DropTable(ctx *sql.Context, name string) error {
+	sessionOf(ctx).listed = listedState{} // the statement's own DDL is seen at once
 	return toSQLError(d.s.eng.DropTable(ctx, d.name, name))
 }
 
 func (d *userDatabase) RenameTable(ctx *sql.Context, from, to string) error {
+	sessionOf(ctx).listed = listedState{}
 	return toSQLError(d.s.eng.RenameTable(ctx, d.name, from, d.name, to))
 }
 

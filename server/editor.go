@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/vitess/go/mysql"
@@ -26,13 +27,31 @@ type editor struct {
 	identity bool
 	// truncated is set by TRUNCATE, whose reset to the seed stands.
 	truncated bool
+	// replacing marks the insert edits of a REPLACE (by index in edits).
+	replacing map[int]bool
+}
+
+// replacer is the editor in its REPLACE role. Its inserts are marked: a
+// row another connection commits between this statement's look-up and its
+// commit is deleted at the commit, as MySQL's REPLACE (which locks the
+// row) would have, instead of failing the statement with 1062.
+type replacer struct{ *editor }
+
+var _ sql.RowReplacer = replacer{}
+
+func (r replacer) Insert(ctx *sql.Context, row sql.Row) error {
+	if err := r.editor.Insert(ctx, row); err != nil {
+		return err
+	}
+	r.replacing[len(r.edits)-1] = true
+	return nil
 }
 
 var _ sql.TableEditor = (*editor)(nil)
 var _ sql.AutoIncrementSetter = (*editor)(nil)
 
 func newEditor(t *userTable) *editor {
-	return &editor{t: t, live: map[string]bool{}, unique: make([]map[string]bool, len(t.t.Indexes))}
+	return &editor{t: t, live: map[string]bool{}, unique: make([]map[string]bool, len(t.t.Indexes)), replacing: map[int]bool{}}
 }
 
 func (e *editor) StatementBegin(*sql.Context) {}
@@ -40,6 +59,7 @@ func (e *editor) StatementBegin(*sql.Context) {}
 func (e *editor) reset() {
 	e.edits, e.rows, e.identity = nil, nil, false
 	clear(e.live)
+	clear(e.replacing)
 	for i := range e.unique {
 		e.unique[i] = nil
 	}
@@ -54,11 +74,7 @@ func (e *editor) DiscardChanges(ctx *sql.Context, _ error) error {
 func (e *editor) StatementComplete(ctx *sql.Context) error {
 	defer sessionOf(ctx).dropEditor(e.t.t.ID)
 	defer e.reset()
-	err := e.t.eng.ApplyEdits(ctx, e.t.t.ID, e.t.ts.keyless, e.edits)
-	var dup *engine.DuplicateKeyError
-	if errors.As(err, &dup) {
-		return e.dupError(e.rows[dup.Edit], dup.Index)
-	}
+	err := e.apply(ctx)
 	if err == nil && e.identity {
 		// The replication trigger: once per statement, after it committed.
 		err = e.t.eng.IdentityStatementDone(ctx, e.t.t.ID, e.t.srv.identityCaller(ctx, e.t.t))
@@ -67,6 +83,54 @@ func (e *editor) StatementComplete(ctx *sql.Context) error {
 }
 
 func (e *editor) Close(*sql.Context) error { return nil }
+
+// apply commits the edits. When a REPLACE's insert finds its primary key
+// taken at the commit, the row found is deleted first and the commit is
+// tried again (a few times: others may keep replacing it). Tables with a
+// unique secondary index are left out: the row's index entries could have
+// moved on by the next try.
+func (e *editor) apply(ctx *sql.Context) error {
+	for attempt := 0; ; attempt++ {
+		err := e.t.eng.ApplyEdits(ctx, e.t.t.ID, e.t.ts.keyless, e.edits)
+		var dup *engine.DuplicateKeyError
+		if !errors.As(err, &dup) {
+			return err
+		}
+		ed := e.edits[dup.Edit]
+		if dup.Index != -1 || !e.replacing[dup.Edit] || len(ed.Unique) > 0 || attempt == 10 {
+			return e.dupError(e.rows[dup.Edit], dup.Index)
+		}
+		v, err := e.t.eng.GetRow(ctx, e.t.t.ID, ed.Key)
+		if err != nil || v == nil {
+			if err != nil {
+				return toSQLError(err)
+			}
+			continue // gone again
+		}
+		old, err := decodeRow(ctx, e.t.ts.sch.Schema, v)
+		if err != nil {
+			return err
+		}
+		part, err := partitionOf(ctx, e.t.t, e.t.ts.sch.Schema, ed.Key, old)
+		if err != nil {
+			return err
+		}
+		e.edits = slices.Insert(e.edits, dup.Edit, engine.RowEdit{Op: engine.OpDelete, Key: ed.Key, Part: part})
+		e.rows = slices.Insert(e.rows, dup.Edit, old)
+		shifted := make(map[int]bool, len(e.replacing))
+		for i := range e.replacing {
+			shifted[i+btoi(i >= dup.Edit)] = true
+		}
+		e.replacing = shifted
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // dupKey renders the part of MySQL's duplicate-entry message after
 // "Duplicate entry ": the key values and the key's name.

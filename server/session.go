@@ -8,6 +8,8 @@ import (
 	"github.com/dolthub/go-mysql-server/sql/plan"
 	"github.com/dolthub/vitess/go/mysql"
 	"github.com/sirupsen/logrus"
+
+	"github.com/sysemu/sysemu/engine"
 )
 
 // session is a connection's session: go-mysql-server's base session plus the
@@ -24,6 +26,23 @@ type session struct {
 	// lastIdentity is the last identity value this session generated
 	// (SCOPE_IDENTITY(), @@IDENTITY); nil before any.
 	lastIdentity *int64
+	// listed is the State the statement's last table listing came from.
+	listed listedState
+}
+
+// listedState is the State a statement (pid) listed tables from.
+type listedState struct {
+	pid   uint64
+	state *engine.State
+}
+
+// listedTable returns db.name from the State the current statement listed
+// its tables from, nil if it listed none or the table was not there.
+func (s *session) listedTable(ctx *sql.Context, db, name string) *engine.Table {
+	if s.listed.state == nil || s.listed.pid != ctx.Pid() {
+		return nil
+	}
+	return s.listed.state.Table(db, name)
 }
 
 func newSession(base *sql.BaseSession) *session {

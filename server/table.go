@@ -137,7 +137,7 @@ func (t *userTable) editor(ctx *sql.Context) *editor {
 func (t *userTable) Inserter(ctx *sql.Context) sql.RowInserter { return t.editor(ctx) }
 func (t *userTable) Updater(ctx *sql.Context) sql.RowUpdater   { return t.editor(ctx) }
 func (t *userTable) Deleter(ctx *sql.Context) sql.RowDeleter   { return t.editor(ctx) }
-func (t *userTable) Replacer(ctx *sql.Context) sql.RowReplacer { return t.editor(ctx) }
+func (t *userTable) Replacer(ctx *sql.Context) sql.RowReplacer { return replacer{t.editor(ctx)} }
 
 func (t *userTable) AutoIncrementSetter(ctx *sql.Context) sql.AutoIncrementSetter {
 	return t.editor(ctx)
