@@ -178,3 +178,43 @@ func TestFastPathMatchesPlanner(t *testing.T) {
 		t.Error("a refused statement took the fast path")
 	}
 }
+
+// Point selects by primary key over the wire, prepared, through the fast
+// path and (with parentheses) through the planner; next_table_id() reads.
+func BenchmarkPointSelect(b *testing.B) {
+	in := servertest.Start(b)
+	db, err := sql.Open("mysql", in.RootDSN(""))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{"CREATE DATABASE shop", "CREATE TABLE shop.t (id BIGINT PRIMARY KEY, c VARCHAR(20))",
+		"INSERT INTO shop.t VALUES (1, 'a'), (2, 'b'), (3, 'c')"} {
+		if _, err := db.Exec(q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ name, query string }{
+		{"fast", "SELECT c FROM shop.t WHERE id = ?"},
+		{"planner", "SELECT c FROM shop.t WHERE (id = ?)"},
+		{"next_table_id", "SELECT next_table_id()"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			stmt, err := db.Prepare(c.query)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer stmt.Close()
+			var args []any
+			for i := 0; b.Loop(); i++ {
+				if strings.Contains(c.query, "?") {
+					args = []any{i%3 + 1}
+				}
+				if err := stmt.QueryRow(args...).Scan(new(string)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
