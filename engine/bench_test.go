@@ -3,9 +3,17 @@ package engine
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"testing"
+	"time"
+
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/sysemu/sysemu/engine/store"
+	"github.com/sysemu/sysemu/engine/store/bolt"
 	"github.com/sysemu/sysemu/engine/store/mem"
 )
 
@@ -100,4 +108,78 @@ func BenchmarkStateLookup(b *testing.B) {
 			b.Fatal("store lookup missed")
 		}
 	}
+}
+
+// Opening a catalog from disk: the State built from every stored table
+// (cold start), with the heap it keeps. The catalog has
+// $SYSEMU_BENCH_TABLES tables (default 2,000; every tenth with ten hash
+// partitions, three replicas per store), created through the engine on a
+// bbolt file without fsync. For the scale estimate:
+//
+//	SYSEMU_BENCH_TABLES=200000 go test -run - -bench ColdStart -benchtime 1x ./engine
+func BenchmarkColdStart(b *testing.B) {
+	n := 2000
+	if v := os.Getenv("SYSEMU_BENCH_TABLES"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	path := filepath.Join(b.TempDir(), "sysemu.db")
+	ctx := context.Background()
+	log, _ := logtest.NewNullLogger()
+	st, err := bolt.Open(path, bolt.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := Open(ctx, st, testProfile, log, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := e.CreateDatabase(ctx, "bench", ""); err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	for i := range n {
+		spec := TableSpec{Database: "bench", Name: "t" + strconv.Itoa(i),
+			Columns: []Column{{Name: "id", Type: "bigint"}, {Name: "v", Type: "varchar(32)"}}, PrimaryKey: []string{"id"}}
+		if i%10 == 0 {
+			spec.Partition = &Partition{Type: "HASH", Expr: "id", Count: 10}
+		}
+		if _, err := e.CreateTable(ctx, spec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	created := time.Since(t0)
+	stores := e.State().GstoreCount()
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	e = nil
+	var heap uint64
+	for b.Loop() {
+		st, err := bolt.Open(path, bolt.Options{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		e, err := Open(ctx, st, testProfile, log, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := e.State().TableCount(); got < n {
+			b.Fatalf("reopened with %d tables, want %d", got, n)
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		heap = ms.HeapAlloc
+		runtime.KeepAlive(e)
+		if err := st.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n), "tables")
+	b.ReportMetric(float64(stores), "stores")
+	b.ReportMetric(float64(n)/created.Seconds(), "creates/s")
+	b.ReportMetric(float64(heap)/float64(n), "heap-B/table")
 }
