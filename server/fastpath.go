@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	sqle "github.com/dolthub/go-mysql-server"
 	gms "github.com/dolthub/go-mysql-server/server"
@@ -78,12 +79,89 @@ func (f *fastPath) run(ctx context.Context, c *mysql.Conn, query string, binds m
 	if err != nil {
 		return false, nil
 	}
+	if shape.funcs != nil {
+		if r := f.funcResult(sctx, shape); r != nil {
+			f.s.cfg.Metrics.fastPath.Inc()
+			start := time.Now()
+			f.s.stats.QueryStarted()
+			err := callback(r, false)
+			f.s.stats.QueryCompleted(err == nil, time.Since(start))
+			return true, err
+		}
+	}
 	node := f.plan(sctx, shape, binds)
 	if node == nil {
 		return false, nil
 	}
 	f.s.cfg.Metrics.fastPath.Inc()
 	return true, f.h.ComExecuteBound(ctx, c, query, node, callback)
+}
+
+// funcResult answers a SELECT of admin functions that all return integers
+// directly, without a plan: nothing of the statement reaches a table, so
+// all it does besides the values is count itself and clear the previous
+// statement's warnings. Nil when a function is not such a one.
+func (f *fastPath) funcResult(ctx *sql.Context, sh *fastShape) *sqltypes.Result {
+	// The planner's charset for every column: character_set_results, else
+	// the default collation's.
+	charset := uint32(sql.Collation_Default.CharacterSet())
+	if cs := ctx.GetCharacterSetResults(); cs != sql.CharacterSet_Unspecified {
+		charset = uint32(cs)
+	}
+	fields := make([]*querypb.Field, len(sh.funcs))
+	row := make([]sqltypes.Value, len(sh.funcs))
+	for i, name := range sh.funcs {
+		e := f.stateFunc(ctx, name)
+		if e == nil {
+			return nil
+		}
+		var flags querypb.MySqlFlag
+		if !e.IsNullable(ctx) {
+			flags |= querypb.MySqlFlag_NOT_NULL_FLAG
+		}
+		v, err := e.Eval(ctx, nil)
+		if err != nil {
+			return nil
+		}
+		switch t := e.Type(ctx); {
+		case t == types.Uint64:
+			u, ok := v.(uint64)
+			if !ok {
+				return nil
+			}
+			row[i] = sqltypes.NewUint64(u)
+			flags |= querypb.MySqlFlag_UNSIGNED_FLAG
+		case t == types.Int64:
+			n, ok := v.(int64)
+			if !ok {
+				return nil
+			}
+			row[i] = sqltypes.NewInt64(n)
+		default:
+			return nil
+		}
+		fields[i] = &querypb.Field{Name: sh.names[i], OrgName: sh.names[i], Type: row[i].Type(),
+			Charset: charset, ColumnLength: 20, Flags: uint32(flags)}
+	}
+	sql.IncrementStatusVariable(ctx, "Questions", 1)
+	sql.IncrementStatusVariable(ctx, "Com_select", 1)
+	ctx.Session.ClearWarnings()
+	return &sqltypes.Result{Fields: fields, Rows: [][]sqltypes.Value{row}}
+}
+
+// stateFunc returns an instance of the admin function name, or nil when
+// name is not one.
+func (f *fastPath) stateFunc(ctx *sql.Context, name string) *stateExpr {
+	fn, ok := f.s.gms.Analyzer.Catalog.Function(ctx, "", name)
+	if !ok {
+		return nil
+	}
+	e, err := fn.NewInstance(ctx, nil)
+	if err != nil {
+		return nil
+	}
+	se, _ := e.(*stateExpr)
+	return se
 }
 
 // shape returns the parsed form of query, or nil.
@@ -229,16 +307,8 @@ func (f *fastPath) planFuncs(ctx *sql.Context, sh *fastShape) sql.Node {
 	exprs := make([]*stateExpr, len(sh.funcs))
 	sch := make(sql.Schema, len(sh.funcs))
 	for i, name := range sh.funcs {
-		fn, ok := f.s.gms.Analyzer.Catalog.Function(ctx, "", name)
-		if !ok {
-			return nil
-		}
-		e, err := fn.NewInstance(ctx, nil)
-		if err != nil {
-			return nil
-		}
-		se, ok := e.(*stateExpr)
-		if !ok {
+		se := f.stateFunc(ctx, name)
+		if se == nil {
 			return nil
 		}
 		exprs[i] = se
