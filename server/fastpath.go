@@ -335,7 +335,7 @@ func (f *fastPath) planPoint(ctx *sql.Context, sh *fastShape, binds map[string]*
 	st := f.s.eng.State()
 	d := st.Database(db)
 	t := st.Table(db, sh.table)
-	if d == nil || d.System || t == nil || t.System || t.Name != sh.table || t.Database != d.Name {
+	if d == nil || d.System || t == nil || t.System || t.Name != sh.table || (sh.db != "" && sh.db != d.Name) {
 		return nil
 	}
 	if !f.s.mdb().UserHasPrivileges(ctx, sql.NewPrivilegedOperation(sql.PrivilegeCheckSubject{Database: d.Name}, sql.PrivilegeType_Select)) {

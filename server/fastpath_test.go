@@ -145,6 +145,7 @@ func TestFastPathMatchesPlanner(t *testing.T) {
 		"SELECT * FROM t WHERE id = 1 FOR UPDATE",
 		"SELECT COUNT(*) FROM t WHERE id = 1",
 		"SELECT * FROM SYS_OBJECTS WHERE OBJ_ID = 1024",
+		"SELECT c FROM SHOP.t WHERE id = 1", // database written in another case
 	} {
 		if _, err := conn.ExecuteFetch(q, 100, true); err != nil {
 			t.Errorf("%s: %v", q, err)
