@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	"github.com/dolthub/vitess/go/sqltypes"
 	querypb "github.com/dolthub/vitess/go/vt/proto/query"
 	"github.com/dolthub/vitess/go/vt/sqlparser"
+
+	"github.com/sysemu/sysemu/engine"
 )
 
 // fastPath plans the two statements that clients repeat most without
@@ -40,6 +43,7 @@ type fastPath struct {
 
 	mu     sync.Mutex
 	shapes map[string]*fastShape // by statement text; nil: not a fast statement
+	fields map[fieldsKey][]*querypb.Field
 }
 
 // fastShapesMax bounds the cache of parsed statements (literal point selects
@@ -48,6 +52,7 @@ const fastShapesMax = 4096
 
 // fastShape is a recognized statement, before names are resolved.
 type fastShape struct {
+	sig   string   // the shape without its value: statements alike share fields
 	funcs []string // SELECT f(), ...: function names, lower case
 	names []string // and their column names (as written)
 
@@ -67,6 +72,13 @@ func (f *fastPath) option(e *sqle.Engine, sm *gms.SessionManager, h mysql.Handle
 
 // run answers query through a fast plan; handled is false when the
 // statement must go the ordinary way (nothing has been sent then).
+//
+// The first execution of a statement shape against a table version runs the
+// plan through go-mysql-server's handler, which describes the columns to the
+// client; those fields are kept, and later executions send the rows with
+// them directly, without the handler's per-statement machinery (process
+// list entry, three goroutines per result). Such a statement reads one row
+// at most, so there is nothing to kill or stream.
 func (f *fastPath) run(ctx context.Context, c *mysql.Conn, query string, binds map[string]*querypb.BindVariable, callback func(*sqltypes.Result, bool) error) (handled bool, err error) {
 	if f == nil || f.h == nil {
 		return false, nil
@@ -79,74 +91,72 @@ func (f *fastPath) run(ctx context.Context, c *mysql.Conn, query string, binds m
 	if err != nil {
 		return false, nil
 	}
-	if shape.funcs != nil {
-		if r := f.funcResult(sctx, shape); r != nil {
-			f.s.cfg.Metrics.fastPath.Inc()
-			start := time.Now()
-			f.s.stats.QueryStarted()
-			err := callback(r, false)
-			f.s.stats.QueryCompleted(err == nil, time.Since(start))
-			return true, err
-		}
-	}
 	node := f.plan(sctx, shape, binds)
 	if node == nil {
 		return false, nil
 	}
 	f.s.cfg.Metrics.fastPath.Inc()
-	return true, f.h.ComExecuteBound(ctx, c, query, node, callback)
+	key := fieldsKey{sig: shape.sig, table: node.table, charset: sctx.GetCharacterSetResults()}
+	f.mu.Lock()
+	fields := f.fields[key]
+	f.mu.Unlock()
+	if fields == nil {
+		return true, f.h.ComExecuteBound(ctx, c, query, node, func(r *sqltypes.Result, more bool) error {
+			if len(r.Fields) > 0 {
+				f.mu.Lock()
+				if len(f.fields) >= fastShapesMax || f.fields == nil {
+					f.fields = map[fieldsKey][]*querypb.Field{}
+				}
+				f.fields[key] = r.Fields
+				f.mu.Unlock()
+			}
+			return callback(r, more)
+		})
+	}
+	start := time.Now()
+	f.s.stats.QueryStarted()
+	err = f.direct(sctx, node, fields, callback)
+	f.s.stats.QueryCompleted(err == nil, time.Since(start))
+	return true, err
 }
 
-// funcResult answers a SELECT of admin functions that all return integers
-// directly, without a plan: nothing of the statement reaches a table, so
-// all it does besides the values is count itself and clear the previous
-// statement's warnings. Nil when a function is not such a one.
-func (f *fastPath) funcResult(ctx *sql.Context, sh *fastShape) *sqltypes.Result {
-	// The planner's charset for every column: character_set_results, else
-	// the default collation's.
-	charset := uint32(sql.Collation_Default.CharacterSet())
-	if cs := ctx.GetCharacterSetResults(); cs != sql.CharacterSet_Unspecified {
-		charset = uint32(cs)
+// fieldsKey identifies the column descriptions of a fast statement: its
+// shape (whatever the value compared), the catalog version of its table (nil for admin functions) and
+// the session's character_set_results.
+type fieldsKey struct {
+	sig     string
+	table   *engine.Table
+	charset sql.CharacterSetID
+}
+
+// direct sends node's rows with fields, encoded as the handler encodes them.
+func (f *fastPath) direct(ctx *sql.Context, node *fastNode, fields []*querypb.Field, callback func(*sqltypes.Result, bool) error) error {
+	iter, err := node.RowIter(ctx, nil)
+	if err != nil {
+		return err
 	}
-	fields := make([]*querypb.Field, len(sh.funcs))
-	row := make([]sqltypes.Value, len(sh.funcs))
-	for i, name := range sh.funcs {
-		e := f.stateFunc(ctx, name)
-		if e == nil {
-			return nil
+	defer iter.Close(ctx)
+	buf := sql.ByteBufPool.Get().(*sql.ByteBuffer)
+	defer func() {
+		buf.Reset()
+		sql.ByteBufPool.Put(buf)
+	}()
+	r := &sqltypes.Result{Fields: fields}
+	for {
+		row, err := iter.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
 		}
-		var flags querypb.MySqlFlag
-		if !e.IsNullable(ctx) {
-			flags |= querypb.MySqlFlag_NOT_NULL_FLAG
-		}
-		v, err := e.Eval(ctx, nil)
 		if err != nil {
-			return nil
+			return err
 		}
-		switch t := e.Type(ctx); {
-		case t == types.Uint64:
-			u, ok := v.(uint64)
-			if !ok {
-				return nil
-			}
-			row[i] = sqltypes.NewUint64(u)
-			flags |= querypb.MySqlFlag_UNSIGNED_FLAG
-		case t == types.Int64:
-			n, ok := v.(int64)
-			if !ok {
-				return nil
-			}
-			row[i] = sqltypes.NewInt64(n)
-		default:
-			return nil
+		vals, err := gms.RowToSQL(ctx, node.sch, row, nil, buf)
+		if err != nil {
+			return err
 		}
-		fields[i] = &querypb.Field{Name: sh.names[i], OrgName: sh.names[i], Type: row[i].Type(),
-			Charset: charset, ColumnLength: 20, Flags: uint32(flags)}
+		r.Rows = append(r.Rows, vals)
 	}
-	sql.IncrementStatusVariable(ctx, "Questions", 1)
-	sql.IncrementStatusVariable(ctx, "Com_select", 1)
-	ctx.Session.ClearWarnings()
-	return &sqltypes.Result{Fields: fields, Rows: [][]sqltypes.Value{row}}
+	return callback(r, false)
 }
 
 // stateFunc returns an instance of the admin function name, or nil when
@@ -173,6 +183,9 @@ func (f *fastPath) shape(query string) *fastShape {
 		return sh
 	}
 	sh = parseFast(query)
+	if sh != nil {
+		sh.sig = fmt.Sprintf("%q %q %q %q %q", sh.funcs, sh.names, sh.db, sh.table, sh.cols)
+	}
 	f.mu.Lock()
 	if len(f.shapes) >= fastShapesMax || f.shapes == nil {
 		f.shapes = map[string]*fastShape{}
@@ -296,14 +309,14 @@ func parsePoint(sel *sqlparser.Select) *fastShape {
 }
 
 // plan resolves sh in ctx's session, or returns nil.
-func (f *fastPath) plan(ctx *sql.Context, sh *fastShape, binds map[string]*querypb.BindVariable) sql.Node {
+func (f *fastPath) plan(ctx *sql.Context, sh *fastShape, binds map[string]*querypb.BindVariable) *fastNode {
 	if sh.funcs != nil {
 		return f.planFuncs(ctx, sh)
 	}
 	return f.planPoint(ctx, sh, binds)
 }
 
-func (f *fastPath) planFuncs(ctx *sql.Context, sh *fastShape) sql.Node {
+func (f *fastPath) planFuncs(ctx *sql.Context, sh *fastShape) *fastNode {
 	exprs := make([]*stateExpr, len(sh.funcs))
 	sch := make(sql.Schema, len(sh.funcs))
 	for i, name := range sh.funcs {
@@ -327,7 +340,7 @@ func (f *fastPath) planFuncs(ctx *sql.Context, sh *fastShape) sql.Node {
 	}}
 }
 
-func (f *fastPath) planPoint(ctx *sql.Context, sh *fastShape, binds map[string]*querypb.BindVariable) sql.Node {
+func (f *fastPath) planPoint(ctx *sql.Context, sh *fastShape, binds map[string]*querypb.BindVariable) *fastNode {
 	db := sh.db
 	if db == "" {
 		db = ctx.GetCurrentDatabase()
@@ -392,7 +405,7 @@ func (f *fastPath) planPoint(ctx *sql.Context, sh *fastShape, binds map[string]*
 			out[i] = &col
 		}
 	}
-	return &fastNode{sch: out, iter: func(ctx *sql.Context) (sql.RowIter, error) {
+	return &fastNode{sch: out, table: t, iter: func(ctx *sql.Context) (sql.RowIter, error) {
 		it, err := ut.PartitionRows(ctx, scanRange{start: key, point: true})
 		if err != nil {
 			return nil, err
@@ -418,8 +431,9 @@ func (f *fastPath) planPoint(ctx *sql.Context, sh *fastShape, binds map[string]*
 
 // fastNode is a fast plan: a row source with its schema.
 type fastNode struct {
-	sch  sql.Schema
-	iter func(ctx *sql.Context) (sql.RowIter, error)
+	sch   sql.Schema
+	table *engine.Table // the catalog version read (nil: none)
+	iter  func(ctx *sql.Context) (sql.RowIter, error)
 }
 
 var _ sql.ExecSourceRel = (*fastNode)(nil)

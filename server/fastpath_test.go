@@ -104,30 +104,34 @@ func TestFastPathMatchesPlanner(t *testing.T) {
 			continue
 		}
 		before := fastCount(t, in)
-		got, err := conn.ExecuteFetch(c.fast, 100, true)
-		if err != nil {
-			t.Fatalf("%s: %v", c.fast, err)
-		}
-		if n := fastCount(t, in); n != before+1 {
-			t.Errorf("%s: not answered by the fast path (%d -> %d)", c.fast, before, n)
-		}
 		want, err := conn.ExecuteFetch(c.planner, 100, true)
 		if err != nil {
 			t.Fatalf("%s: %v", c.planner, err)
 		}
-		if n := fastCount(t, in); n != before+1 {
+		if n := fastCount(t, in); n != before {
 			t.Errorf("%s: answered by the fast path", c.planner)
 		}
-		if len(got.Fields) != len(want.Fields) {
-			t.Fatalf("%s: %d fields, planner %d", c.fast, len(got.Fields), len(want.Fields))
-		}
-		for i := range got.Fields {
-			if got.Fields[i].String() != want.Fields[i].String() {
-				t.Errorf("%s: field %d\n got %v\nwant %v", c.fast, i, got.Fields[i], want.Fields[i])
+		// The first execution learns the fields through the handler, the
+		// second sends them itself.
+		for run := 1; run <= 2; run++ {
+			got, err := conn.ExecuteFetch(c.fast, 100, true)
+			if err != nil {
+				t.Fatalf("%s: %v", c.fast, err)
 			}
-		}
-		if fmt.Sprint(got.Rows) != fmt.Sprint(want.Rows) {
-			t.Errorf("%s: rows %v, planner %v", c.fast, got.Rows, want.Rows)
+			if n := fastCount(t, in); n != before+run {
+				t.Errorf("%s (run %d): not answered by the fast path (%d -> %d)", c.fast, run, before, n)
+			}
+			if len(got.Fields) != len(want.Fields) {
+				t.Fatalf("%s (run %d): %d fields, planner %d", c.fast, run, len(got.Fields), len(want.Fields))
+			}
+			for i := range got.Fields {
+				if got.Fields[i].String() != want.Fields[i].String() {
+					t.Errorf("%s (run %d): field %d\n got %v\nwant %v", c.fast, run, i, got.Fields[i], want.Fields[i])
+				}
+			}
+			if fmt.Sprint(got.Rows) != fmt.Sprint(want.Rows) {
+				t.Errorf("%s (run %d): rows %v, planner %v", c.fast, run, got.Rows, want.Rows)
+			}
 		}
 	}
 
