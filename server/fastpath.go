@@ -33,10 +33,9 @@ import (
 //
 // Anything else, or anything it cannot settle (an unknown name, a column
 // written in another case, a value that does not convert, a user without
-// the global or database SELECT privilege), goes the ordinary way. The plan
-// it makes runs through go-mysql-server's handler like any analyzed plan
-// (process list, KILL, transaction, result encoding), so the client sees
-// the same fields and rows; TestFastPathMatchesPlanner compares them.
+// the global or database SELECT privilege), goes the ordinary way. The
+// client sees the fields and rows the planner would send (see run);
+// TestFastPathMatchesPlanner compares them.
 type fastPath struct {
 	s *Server
 	h *gms.Handler // go-mysql-server's handler, under the interceptor
@@ -121,8 +120,8 @@ func (f *fastPath) run(ctx context.Context, c *mysql.Conn, query string, binds m
 }
 
 // fieldsKey identifies the column descriptions of a fast statement: its
-// shape (whatever the value compared), the catalog version of its table (nil for admin functions) and
-// the session's character_set_results.
+// shape (whatever the value compared), the catalog version of its table
+// (nil for admin functions) and the session's character_set_results.
 type fieldsKey struct {
 	sig     string
 	table   *engine.Table

@@ -63,6 +63,8 @@ func TestFastPathMatchesPlanner(t *testing.T) {
 		"INSERT INTO shop.t VALUES (1, 'one', 10, 1.50, '2026-01-02 03:04:05.678'), (2, 'two', NULL, NULL, NULL), (-3, 'minus', 3, 0, NULL)",
 		"CREATE TABLE shop.s (k VARCHAR(10) PRIMARY KEY, v INT)",
 		"INSERT INTO shop.s VALUES ('a', 1)",
+		"CREATE TABLE shop.small (id TINYINT PRIMARY KEY, c VARCHAR(5))",
+		"INSERT INTO shop.small VALUES (127, 'max')",
 		"CREATE USER other IDENTIFIED BY 'pw'",
 		"GRANT SELECT ON mysql.* TO other",
 	} {
@@ -92,6 +94,7 @@ func TestFastPathMatchesPlanner(t *testing.T) {
 		{"SELECT * FROM t WHERE id = 2", "SELECT * FROM t WHERE (id = 2)"},
 		{"SELECT id, n, ts FROM shop.t WHERE t.id = 2", "SELECT id, n, ts FROM shop.t WHERE (t.id = 2)"},
 		{"SELECT c FROM t WHERE id = 99", "SELECT c FROM t WHERE (id = 99)"},
+		{"SELECT c FROM small WHERE id = 127", "SELECT c FROM small WHERE (id = 127)"},
 		{"SELECT t.c, d FROM t WHERE id = 1;", "SELECT t.c, d FROM t WHERE (id = 1)"},
 		{"SET", "SET character_set_results = 'latin1'"},
 		{"SELECT next_table_id()", "SELECT next_table_id() LIMIT 1"},
@@ -149,7 +152,8 @@ func TestFastPathMatchesPlanner(t *testing.T) {
 		"SELECT * FROM t WHERE id = 1 FOR UPDATE",
 		"SELECT COUNT(*) FROM t WHERE id = 1",
 		"SELECT * FROM SYS_OBJECTS WHERE OBJ_ID = 1024",
-		"SELECT c FROM SHOP.t WHERE id = 1", // database written in another case
+		"SELECT c FROM SHOP.t WHERE id = 1",  // database written in another case
+		"SELECT c FROM small WHERE id = 300", // out of the key's range: no row, not 127's
 	} {
 		if _, err := conn.ExecuteFetch(q, 100, true); err != nil {
 			t.Errorf("%s: %v", q, err)
@@ -157,6 +161,9 @@ func TestFastPathMatchesPlanner(t *testing.T) {
 	}
 	if n := fastCount(t, in); n != before {
 		t.Errorf("%d of the planner's statements took the fast path", n-before)
+	}
+	if r, err := conn.ExecuteFetch("SELECT c FROM small WHERE id = 300", 10, false); err != nil || len(r.Rows) != 0 {
+		t.Errorf("a key beyond TINYINT: %v, %v; want no row", r, err)
 	}
 
 	// Prepared statements (binary protocol) with a bound key.

@@ -334,13 +334,14 @@ func (t *indexedUserTable) partitionFor(ctx *sql.Context, idx *tableIndex, rg sq
 }
 
 // keyOf encodes vals, the values of columns cols in order, as an index key;
-// ok is false when a value does not convert to its column's type.
+// ok is false when a value does not convert to its column's type or lies
+// outside its range (a clamped value would find another row).
 func (t *userTable) keyOf(ctx *sql.Context, cols []int, vals sql.Row) (key []byte, ok bool, err error) {
 	sch := t.ts.sch.Schema
 	row := make(sql.Row, len(sch))
 	for i, c := range cols {
-		v, _, err := sch[c].Type.Convert(ctx, vals[i])
-		if err != nil {
+		v, inRange, err := sch[c].Type.Convert(ctx, vals[i])
+		if err != nil || inRange != sql.InRange {
 			return nil, false, nil
 		}
 		row[c] = v
