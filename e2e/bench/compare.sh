@@ -16,7 +16,8 @@
 #   QUERIES       20      timed runs of each ID check per round, cut short after QUERY_BUDGET once 3 ran
 #   QUERY_BUDGET  20s
 #   INSERT_N      5000    autocommit identity INSERTs per run (1 and 8 conns)
-#   ID_OPS        5000    next_table_id() reads and set_next_table_id round trips per run
+#   ID_OPS        20000   next_table_id() reads per run (and loadgen point selects)
+#   SET_OPS       1000    set_next_table_id round trips per run (each one a durable write)
 #   POINT_ROWS    100000  rows of the point-select table (sysbench's sbtest1)
 #   POINT_SECS    10      seconds per sysbench oltp_point_select run (POINT_OPS=20000 per loadgen run
 #                         when sysbench is missing: install it with apt-get install sysbench)
@@ -34,7 +35,8 @@ CATALOG_N=${CATALOG_N:-1000 10000}
 QUERIES=${QUERIES:-20}
 QUERY_BUDGET=${QUERY_BUDGET:-20s}
 INSERT_N=${INSERT_N:-5000}
-ID_OPS=${ID_OPS:-5000}
+ID_OPS=${ID_OPS:-20000}
+SET_OPS=${SET_OPS:-1000}
 POINT_ROWS=${POINT_ROWS:-100000}
 POINT_SECS=${POINT_SECS:-10}
 POINT_OPS=${POINT_OPS:-20000}
@@ -218,10 +220,10 @@ if has ids; then
   setn() {
     if [[ $srv == sysemu ]]; then
       local next; next=$(( $(sx "SELECT next_table_id()") + 1 ))
-      "$LG" -dsn "$dsn" -mode rate -n "$ID_OPS" -query "CALL set_next_table_id(?)" -arg "seq:$next"
+      "$LG" -dsn "$dsn" -mode rate -n "$SET_OPS" -query "CALL set_next_table_id(?)" -arg "seq:$next"
     else
       local next; next=$(( $(mx "SELECT next_not_cached_value FROM bench_ids.seq") + 1 ))
-      "$LG" -dsn "$dsn" -mode rate -n "$ID_OPS" -query "SELECT SETVAL(bench_ids.seq, ?)" -arg "seq:$next"
+      "$LG" -dsn "$dsn" -mode rate -n "$SET_OPS" -query "SELECT SETVAL(bench_ids.seq, ?)" -arg "seq:$next"
     fi
   }
   alternate "setnext" "CALL set_next_table_id(N) round trips, 1 conn" "/s" "SELECT SETVAL(seq, N)" rate setn
@@ -260,6 +262,11 @@ if has wire; then
       alternate "point$conns" "point select by primary key, $conns conn(s) ($POINT_TOOL)" "/s" "same" rate ps_run
     done
   fi
+  # The same through loadgen's text protocol: the client the next_table_id() reads use.
+  for conns in 1 8; do
+    pt_run() { "$LG" -dsn "$dsn" -db sbtest -mode rate -n "$ID_OPS" -conns "$conns" -query "SELECT c FROM sbtest1 WHERE id = ?" -arg "rand:1:$POINT_ROWS"; }
+    alternate "pointtext$conns" "point select by primary key, $conns conn(s) (loadgen, text protocol)" "/s" "same" rate pt_run
+  done
 fi
 
 # --- Report.
@@ -273,7 +280,10 @@ for i in "${!KEYS[@]}"; do
   ratio=$(awk -v s="$s" -v m="$m" 'BEGIN { if (m + 0 == 0) print "n/a"; else printf "%.2f", s / m }')
   printf '%-78s | %10s | %10s | %7s | %s\n' "${LABELS[$i]} (${UNITS[$i]})" "$s" "$m" "$ratio" "${PEERS[$i]}"
 done
-if [[ -n ${RES[point1,mariadb]:-} && -n ${RES[peek1,sysemu]:-} ]]; then
-  awk -v s="${RES[peek1,sysemu]}" -v m="${RES[point1,mariadb]}" 'BEGIN { if (m + 0 > 0) printf "next_table_id() reads (1 conn) / MariaDB point selects (1 conn): %.2f\n", s / m }'
-fi
+for conns in 1 8; do
+  if [[ -n ${RES[pointtext$conns,mariadb]:-} && -n ${RES[peek$conns,sysemu]:-} ]]; then
+    awk -v s="${RES[peek$conns,sysemu]}" -v m="${RES[pointtext$conns,mariadb]}" -v c="$conns" \
+      'BEGIN { if (m + 0 > 0) printf "next_table_id() reads / MariaDB point selects, %d conn(s), same client (loadgen): %.2f\n", c, s / m }'
+  fi
+done
 echo "(rates /s: ratio > 1 favours sysemu; latencies ms: ratio < 1 favours sysemu)"
