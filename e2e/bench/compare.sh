@@ -277,7 +277,7 @@ printf '%s\n' "$(printf -- '-%.0s' $(seq 1 150))"
 for i in "${!KEYS[@]}"; do
   k=${KEYS[$i]}
   s=${RES[$k,sysemu]}; m=${RES[$k,mariadb]}
-  ratio=$(awk -v s="$s" -v m="$m" 'BEGIN { if (m + 0 == 0) print "n/a"; else printf "%.2f", s / m }')
+  ratio=$(awk -v s="$s" -v m="$m" 'BEGIN { if (m + 0 == 0) print "n/a"; else printf "%.3g", s / m }')
   printf '%-78s | %10s | %10s | %7s | %s\n' "${LABELS[$i]} (${UNITS[$i]})" "$s" "$m" "$ratio" "${PEERS[$i]}"
 done
 for conns in 1 8; do
