@@ -116,6 +116,8 @@ func TestXuguDocument(t *testing.T) {
 		"SELECT a.parti_no FROM sys_partis a, sys_objects b WHERE a.table_id = b.obj_id AND b.obj_name = 'TAB_HASH'":                                 "IndexedTableAccess(SYS_OBJECTS)",
 		"SELECT /*+ LOOKUP_JOIN(b,a) JOIN_ORDER(b,a) */ a.* FROM sys_gstores a, sys_objects b WHERE a.obj_id = b.obj_id AND b.obj_name = 'TAB_HASH'": "index: [SYS_GSTORES.OBJ_ID]",
 		"SELECT MAX(GSTO_NO) FROM SYS_GSTORES":                                                                                                       "IndexedTableAccess(SYS_GSTORES)",
+		"SELECT COUNT(*) FROM SYS_PARTIS":                                                                                                            "table_count(SYS_PARTIS)",
+		"SELECT TABLE_ID FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'xugu' AND TABLE_NAME = 'tab_hash'":                                     "index: [TABLES.TABLE_NAME]",
 	} {
 		if plan := fmt.Sprint(mustRows(t, c, "EXPLAIN PLAN "+q)); !strings.Contains(plan, want) {
 			t.Errorf("%s: plan %s, want %s", q, plan, want)

@@ -10,6 +10,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 
@@ -79,6 +80,13 @@ func (s *Server) httpHandler() http.Handler {
 		routes[path] = rt
 	}
 	routes["/admin/maintenance"] = routes["/admin/maintenance/status"]
+	// Go's profiler, for the administrator: go tool pprof http://ADDR/debug/pprof/profile
+	routes["/debug/pprof/"] = route{"GET", true, pprof.Index}
+	routes["/debug/pprof/profile"] = route{"GET", true, pprof.Profile}
+	routes["/debug/pprof/trace"] = route{"GET", true, pprof.Trace}
+	for _, name := range []string{"heap", "allocs", "goroutine", "mutex", "block"} {
+		routes["/debug/pprof/"+name] = route{"GET", true, pprof.Handler(name).ServeHTTP}
+	}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token := s.cfg.HTTPToken != ""

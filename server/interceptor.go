@@ -26,7 +26,12 @@ func (i *interceptor) Priority() int { return 0 }
 
 func (i *interceptor) Query(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) error {
 	start := time.Now()
-	err := i.fix(c, chain.ComQuery(ctx, c, rewrite(query), i.wrap(ctx, c, query, callback)))
+	q, cb := rewrite(query), i.wrap(ctx, c, query, callback)
+	handled, err := i.s.fast.run(ctx, c, q, nil, cb)
+	if !handled {
+		err = chain.ComQuery(ctx, c, q, cb)
+	}
+	err = i.fix(c, err)
 	i.s.logSlow(c, query, start, err)
 	return err
 }
@@ -53,7 +58,15 @@ func (i *interceptor) ParsedQuery(chain gms.Chain, c *mysql.Conn, query string, 
 
 func (i *interceptor) MultiQuery(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) (string, error) {
 	start := time.Now()
-	rest, err := chain.ComMultiQuery(ctx, c, rewrite(query), i.wrap(ctx, c, query, callback))
+	q, cb := rewrite(query), i.wrap(ctx, c, query, callback)
+	var rest string
+	handled, err := false, error(nil)
+	if single := strings.TrimRight(strings.TrimSpace(q), ";"); !strings.Contains(single, ";") {
+		handled, err = i.s.fast.run(ctx, c, single, nil, cb)
+	}
+	if !handled {
+		rest, err = chain.ComMultiQuery(ctx, c, q, cb)
+	}
 	err = i.fix(c, err)
 	i.s.logSlow(c, strings.TrimSuffix(query, rest), start, err)
 	return rest, err
@@ -70,6 +83,11 @@ func (i *interceptor) Prepare(ctx context.Context, chain gms.Chain, c *mysql.Con
 }
 
 func (i *interceptor) StmtExecute(ctx context.Context, chain gms.Chain, c *mysql.Conn, prepare *mysql.PrepareData, callback func(*sqltypes.Result) error) error {
+	if handled, err := i.s.fast.run(ctx, c, prepare.PrepareStmt, prepare.BindVars, func(r *sqltypes.Result, _ bool) error {
+		return callback(r)
+	}); handled {
+		return i.fix(c, err)
+	}
 	return i.fix(c, chain.ComStmtExecute(ctx, c, prepare, callback))
 }
 

@@ -20,6 +20,7 @@ type Metrics struct {
 	storeTx     *prometheus.HistogramVec
 	queries     *prometheus.CounterVec
 	queryErrors *prometheus.CounterVec
+	fastPath    prometheus.Counter
 }
 
 // NewMetrics makes an empty registry with the store and statement metrics.
@@ -36,8 +37,11 @@ func NewMetrics() *Metrics {
 		queryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sysemu_query_errors_total", Help: "Errors returned to MySQL clients, by MySQL error number.",
 		}, []string{"code"}),
+		fastPath: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sysemu_fast_path_statements_total", Help: "Statements planned without the analyzer (point selects, admin function reads).",
+		}),
 	}
-	m.reg.MustRegister(m.storeTx, m.queries, m.queryErrors, prometheus.NewGoCollector())
+	m.reg.MustRegister(m.storeTx, m.queries, m.queryErrors, m.fastPath, prometheus.NewGoCollector())
 	return m
 }
 

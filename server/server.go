@@ -127,6 +127,7 @@ type Server struct {
 	procs   sql.ExternalStoredProcedureRegistry
 	schemas schemaCache
 	stats   *wireStats
+	fast    *fastPath
 
 	mysqlLn, httpLn net.Listener
 	mysqlSrv        *gms.Server
@@ -149,6 +150,7 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, tls: tlsCfg, eng: eng, log: log, procs: sql.NewExternalStoredProcedureRegistry(),
 		stats: &wireStats{started: time.Now(), slowAfter: cfg.SlowQuery, onQuery: cfg.Metrics.queryDone}}
+	s.fast = &fastPath{s: s}
 	cfg.Metrics.registerServer(s)
 	for _, p := range append(append(append(s.procedures(), s.pgProcedures()...), s.identityProcedures()...), s.restoreProcedures()...) {
 		s.procs.Register(p)
@@ -261,7 +263,7 @@ func (s *Server) Serve() error {
 	ic.WithInterceptor(&interceptor{s: s})
 	s.mysqlSrv, err = gms.NewServer(gms.Config{
 		Protocol: "tcp", Address: s.mysqlLn.Addr().String(), Listener: ln,
-		Version: s.cfg.Version, Options: []gms.Option{ic.Option()},
+		Version: s.cfg.Version, Options: []gms.Option{s.fast.option, ic.Option()},
 		MaxLoggedQueryLen: -1,
 		TLSConfig:         s.tls, RequireSecureTransport: s.cfg.RequireTLS,
 	}, s.gms, sql.NewContext, s.sessionBuilder, s.stats)

@@ -280,17 +280,12 @@ func (t *indexedUserTable) partitionFor(ctx *sql.Context, idx *tableIndex, rg sq
 	sch := t.ts.sch.Schema
 	vals, point := pointValues(rg)
 	if point && len(vals) == len(idx.cols) {
-		row := make(sql.Row, len(sch))
-		for i, c := range idx.cols {
-			v, _, err := sch[c].Type.Convert(ctx, vals[i])
-			if err != nil {
-				return scanRange{full: true}, nil
-			}
-			row[c] = v
-		}
-		key, err := encodeValues(ctx, sch, row, idx.cols)
+		key, ok, err := t.keyOf(ctx, idx.cols, vals)
 		if err != nil {
 			return scanRange{}, err
+		}
+		if !ok {
+			return scanRange{full: true}, nil
 		}
 		if idx.pos < 0 {
 			return scanRange{start: key, point: true}, nil
@@ -336,6 +331,23 @@ func (t *indexedUserTable) partitionFor(ctx *sql.Context, idx *tableIndex, rg sq
 		r.end = append(b, 0xff)
 	}
 	return r, nil
+}
+
+// keyOf encodes vals, the values of columns cols in order, as an index key;
+// ok is false when a value does not convert to its column's type or lies
+// outside its range (a clamped value would find another row).
+func (t *userTable) keyOf(ctx *sql.Context, cols []int, vals sql.Row) (key []byte, ok bool, err error) {
+	sch := t.ts.sch.Schema
+	row := make(sql.Row, len(sch))
+	for i, c := range cols {
+		v, inRange, err := sch[c].Type.Convert(ctx, vals[i])
+		if err != nil || inRange != sql.InRange {
+			return nil, false, nil
+		}
+		row[c] = v
+	}
+	key, err = encodeValues(ctx, sch, row, cols)
+	return key, err == nil, err
 }
 
 // tableIndex describes an index of a user table to the planner.

@@ -47,7 +47,19 @@ var InformationSchemaTables = &Def{
 		{Name: "TABLE_COMMENT", Type: types.Text, Nullable: true},
 		{Name: "TABLE_ID", Type: types.Int64, Nullable: true},
 	},
-	Rows:  tablesRows,
+	Rows: tablesRows,
+	// TABLE_NAME: a lookup of one table by name reads its rows only (the
+	// filter on TABLE_SCHEMA stays).
+	Indexes: []Index{{Key: "TABLE_NAME", NonUnique: true,
+		Point: func(ctx *sql.Context, src Source, name string, emit func(sql.Row) bool) error {
+			var err error
+			tablesNamed(src.State(), name, func(t *engine.Table) bool {
+				var row sql.Row
+				row, err = tableRow(ctx, src, t)
+				return err == nil && emit(row)
+			})
+			return err
+		}}},
 	Count: func(src Source) uint64 { return uint64(src.State().TableCount()) },
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -73,6 +74,20 @@ func newServeFlags() *serveFlags {
 	return f
 }
 
+// tuneGC trades memory for CPU unless GOGC or GOMEMLIMIT say otherwise: the
+// collector lets the heap grow to 5x the live heap instead of 2x (every
+// statement allocates hundreds of short-lived objects; collection was about
+// 15% of a point select's CPU), under a 3 GiB soft limit, so a big catalog
+// collects as often as it must to stay below it.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(3 << 30)
+	}
+}
+
 func serve(args []string) error {
 	f := newServeFlags()
 	if err := settle(f.fs, args); err != nil {
@@ -86,6 +101,7 @@ func serve(args []string) error {
 	}
 	log.SetLevel(lvl)
 	server.RouteLibraryLogs(logrus.StandardLogger(), log)
+	tuneGC()
 
 	cfg := server.Config{MySQLAddr: cf.mysqlAddr, HTTPAddr: cf.httpAddr, User: cf.user, Password: cf.password,
 		TLSCert: *f.tlsCert, TLSKey: *f.tlsKey, RequireTLS: *f.requireTLS, HTTPToken: *f.httpToken, SlowQuery: *f.slowQuery,
