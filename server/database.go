@@ -106,7 +106,12 @@ func (d *userDatabase) create(ctx *sql.Context, name string, sch sql.PrimaryKeyS
 		return err
 	}
 	spec.Partition = p
-	_, err = d.s.eng.CreateTable(ctx, spec)
+	t, err := d.s.eng.CreateTable(ctx, spec)
+	if err == nil {
+		// go-mysql-server looks the new table up right after: a concurrent
+		// DROP in between must not turn the CREATE into an error.
+		sess.listed = listedState{pid: ctx.Pid(), created: t}
+	}
 	if errors.Is(err, engine.ErrTableExists) {
 		// go-mysql-server's kind, so CREATE TABLE IF NOT EXISTS succeeds.
 		return sql.ErrTableAlreadyExists.New(name)

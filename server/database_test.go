@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/go-mysql-server/sql/types"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/sysemu/sysemu/engine"
@@ -60,5 +61,45 @@ func TestListedTableSurvivesConcurrentDrop(t *testing.T) {
 	next := sql.NewContext(ctx, sql.WithSession(sess), sql.WithPid(42))
 	if _, ok, err := d.GetTableInsensitive(next, "b"); ok || err != nil {
 		t.Fatalf("dropped table b in the next statement: ok=%v err=%v", ok, err)
+	}
+}
+
+// go-mysql-server looks a table up right after creating it, and answered
+// 1105 "table was created but could not be found" when another connection
+// dropped it in between (found by TestConflictingAdminChanges once DDL was
+// group-committed). The creating statement keeps seeing its table.
+func TestCreatedTableSurvivesConcurrentDrop(t *testing.T) {
+	log, _ := logtest.NewNullLogger()
+	ctx := context.Background()
+	eng, err := engine.Open(ctx, mem.New(), seed.Greptime(), log, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{}, eng, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.CreateDatabase(ctx, "db", ""); err != nil {
+		t.Fatal(err)
+	}
+	d := &userDatabase{s: s, name: "db"}
+	sess := newSession(sql.NewBaseSession())
+	stmt := sql.NewContext(ctx, sql.WithSession(sess), sql.WithPid(7))
+	sch := sql.NewPrimaryKeySchema(sql.Schema{{Name: "id", Type: types.Int64, PrimaryKey: true, Source: "c"}})
+	if err := d.CreateTable(stmt, "c", sch, sql.Collation_Unspecified, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.DropTable(ctx, "db", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := d.GetTableInsensitive(stmt, "C"); !ok || err != nil {
+		t.Fatalf("created table after a concurrent DROP: ok=%v err=%v", ok, err)
+	}
+	if _, ok, _ := d.GetTableInsensitive(stmt, "other"); ok {
+		t.Fatal("a table the statement did not create resolved")
+	}
+	next := sql.NewContext(ctx, sql.WithSession(sess), sql.WithPid(8))
+	if _, ok, err := d.GetTableInsensitive(next, "c"); ok || err != nil {
+		t.Fatalf("dropped table in the next statement: ok=%v err=%v", ok, err)
 	}
 }

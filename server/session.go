@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/go-mysql-server/sql/plan"
@@ -30,16 +31,28 @@ type session struct {
 	listed listedState
 }
 
-// listedState is the State a statement (pid) listed tables from.
+// listedState is the State a statement (pid) listed tables from, or the
+// table it created.
 type listedState struct {
-	pid   uint64
-	state *engine.State
+	pid     uint64
+	state   *engine.State
+	created *engine.Table
 }
 
 // listedTable returns db.name from the State the current statement listed
-// its tables from, nil if it listed none or the table was not there.
+// its tables from, or the table it created; nil if it did neither or the
+// table was not there.
 func (s *session) listedTable(ctx *sql.Context, db, name string) *engine.Table {
-	if s.listed.state == nil || s.listed.pid != ctx.Pid() {
+	if s.listed.pid != ctx.Pid() {
+		return nil
+	}
+	if t := s.listed.created; t != nil {
+		if t.Database == db && strings.EqualFold(t.Name, name) {
+			return t
+		}
+		return nil
+	}
+	if s.listed.state == nil {
 		return nil
 	}
 	return s.listed.state.Table(db, name)
