@@ -58,6 +58,7 @@ func TestFixGMSError(t *testing.T) {
 		{sql.ErrUnknownSystemVariable.New("@@have_nothing"), "", 1193, "HY000", "Unknown system variable 'have_nothing'"},
 		{mysql.NewSQLError(1105, "HY000", "%s", "command denied to user 'app'@'%'"), "", 1142, "42000", "command denied to user 'app'@'%'"},
 		{context.Canceled, "", 1317, "70100", "Query execution was interrupted"},
+		{mysql.NewSQLError(1105, "HY000", "function 'ident_seed' expected 1 arguments, 0 received"), "", 1582, "42000", "Incorrect parameter count in the call to native function 'ident_seed'"},
 	}
 	for _, c := range cases {
 		var se *mysql.SQLError
