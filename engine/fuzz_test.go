@@ -66,15 +66,13 @@ func metadata(t testing.TB, e *Engine) string {
 }
 
 // checkReopen opens a second engine on e's store (what a restart does) and
-// checks that the table-ID sequence is above every table and that a new
-// table gets an ID no table has.
+// checks that a new table gets an ID no table has. The sequence itself may
+// be behind the tables: a snapshot of a stale sequence restores stale (the
+// GreptimeDB hazard sysemu emulates), and CreateTable refuses the IDs in use.
 func checkReopen(t *testing.T, st store.Store) {
 	t.Helper()
 	e := fuzzEngine(t, st)
 	s := e.State()
-	if m, ok := s.byID.Max(); ok && s.NextTableID() <= m.ID {
-		t.Fatalf("next table id %d is not above table %s.%s (%d)", s.NextTableID(), m.Database, m.Name, m.ID)
-	}
 	if s.Database("fz") == nil {
 		if _, err := e.CreateDatabase(context.Background(), "fz", ""); err != nil {
 			t.Fatalf("create database after restore: %v", err)
@@ -113,7 +111,7 @@ func snapshotSeed(t testing.TB) []byte {
 
 // FuzzSnapshotRestore feeds any bytes to RestoreSnapshot over a server that
 // holds a table: a failure changes nothing; a success leaves a store that
-// opens again with its sequence above every table.
+// opens again and never gives a new table an ID in use.
 func FuzzSnapshotRestore(f *testing.F) {
 	seed := snapshotSeed(f)
 	f.Add(seed, true)
@@ -195,7 +193,8 @@ func backupSeed(t testing.TB) (manifest, data []byte) {
 // parsers behind them: a manifest edited by hand, or written by another
 // version, with its checksum recomputed. Every range the manifest names
 // reads the one range file. The restore succeeds or fails with an engine
-// sentinel, and the store opens again with its sequence above every table.
+// sentinel, and the store opens again and never gives a new table an ID in
+// use.
 func FuzzBackupRestore(f *testing.F) {
 	manifest, data := backupSeed(f)
 	f.Add(manifest, data)

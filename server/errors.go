@@ -219,6 +219,8 @@ func fixGMSError(err error, db string) error {
 		return mysql.NewSQLError(erWrongParamCount, "42000", "Incorrect parameter count in the call to native function '%s'", rest[:strings.Index(rest, "'")])
 	}
 	switch {
+	case strings.HasPrefix(msg, "Access denied for user ") && strings.Contains(msg, " to database '"):
+		return mysql.NewSQLError(erDBAccessDenied, "42000", "%s", msg)
 	case strings.HasPrefix(msg, "command denied to user "):
 		return mysql.NewSQLError(erCommandDenied, "42000", "%s", msg)
 	case strings.HasSuffix(msg, "context canceled"):
