@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"strings"
+	"syscall"
 
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/vitess/go/mysql"
@@ -72,6 +73,8 @@ const (
 	erNoParts           = 1504
 	erTooManyPartitions = 1499
 	erTooLongIdent      = 1059
+	erDiskFull          = 1021
+	erReadOnlyFS        = 1036
 	erTooBigPrecision   = 1426
 )
 
@@ -119,6 +122,9 @@ var engineErrors = []errorCode{
 	{engine.ErrReadOnlyDatabase, erDBAccessDenied, "42000"},
 	{engine.ErrInvalid, erWrongArguments, "HY000"},
 	{engine.ErrNameTooLong, erTooLongIdent, "42000"},
+	// The data directory's file system: full, or remounted read-only.
+	{syscall.ENOSPC, erDiskFull, "HY000"},
+	{syscall.EROFS, erReadOnlyFS, "HY000"},
 }
 
 // toSQLError turns an engine error into the *mysql.SQLError the client gets.
@@ -154,6 +160,10 @@ func wireMessage(ec errorCode, err error) string {
 		return "Can't create database '" + detail + "'; database exists"
 	case erTooLongIdent:
 		return errNameTooLong(detail).(*mysql.SQLError).Message
+	case erDiskFull:
+		return "Disk full: nothing was written (" + err.Error() + "); free space in the data directory and retry"
+	case erReadOnlyFS:
+		return "The data directory is read only: nothing was written (" + err.Error() + ")"
 	case erDBAccessDenied:
 		return "Access denied to database '" + detail + "': it is a read-only system database"
 	case ErClusterUnavailable, ErTransactionTooBig:
