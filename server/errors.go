@@ -53,29 +53,30 @@ const (
 
 // MySQL's own numbers used here.
 const (
-	erDupEntry          = 1062
-	erNoSuchTable       = 1146
-	erBadDB             = 1049
-	erTableExists       = 1050
-	erDBCreateExists    = 1007
-	erDBAccessDenied    = 1044
-	erSpecificAccess    = 1227
-	erParseError        = 1064
-	erWrongArguments    = 1210
-	erUnknown           = 1105
-	erNoDB              = 1046
-	erUnknownSysVar     = 1193
-	erQueryInterrupt    = 1317
-	erCommandDenied     = 1142
-	erWrongFieldSpec    = 1063
-	erSPWrongArgs       = 1318
-	erWrongParamCount   = 1582
-	erNoParts           = 1504
-	erTooManyPartitions = 1499
-	erTooLongIdent      = 1059
-	erDiskFull          = 1021
-	erReadOnlyFS        = 1036
-	erTooBigPrecision   = 1426
+	erDupEntry            = 1062
+	erNoSuchTable         = 1146
+	erBadDB               = 1049
+	erTableExists         = 1050
+	erDBCreateExists      = 1007
+	erDBAccessDenied      = 1044
+	erSpecificAccess      = 1227
+	erParseError          = 1064
+	erWrongArguments      = 1210
+	erUnknown             = 1105
+	erNoDB                = 1046
+	erUnknownSysVar       = 1193
+	erQueryInterrupt      = 1317
+	erCommandDenied       = 1142
+	erWrongFieldSpec      = 1063
+	erSPWrongArgs         = 1318
+	erWrongParamCount     = 1582
+	erNoParts             = 1504
+	erTooManyPartitions   = 1499
+	erTooLongIdent        = 1059
+	erDiskFull            = 1021
+	erReadOnlyFS          = 1036
+	erTruncatedWrongValue = 1366
+	erTooBigPrecision     = 1426
 )
 
 // errorCode is one row of the error table: an engine sentinel and the MySQL
@@ -229,6 +230,8 @@ func fixGMSError(err error, db string) error {
 		return mysql.NewSQLError(erWrongParamCount, "42000", "Incorrect parameter count in the call to native function '%s'", rest[:strings.Index(rest, "'")])
 	}
 	switch {
+	case strings.HasPrefix(msg, "Incorrect string value: "):
+		return mysql.NewSQLError(erTruncatedWrongValue, "HY000", "%s", msg)
 	case strings.HasPrefix(msg, "Access denied for user ") && strings.Contains(msg, " to database '"):
 		return mysql.NewSQLError(erDBAccessDenied, "42000", "%s", msg)
 	case strings.HasPrefix(msg, "command denied to user "):
