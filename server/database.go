@@ -311,20 +311,25 @@ func (p *provider) ExternalStoredProcedure(_ *sql.Context, name string, n int) (
 		return nil, err
 	}
 	var want []string
+	var variadic *sql.ExternalStoredProcedureDetails
 	for i := range variants {
 		t := reflect.TypeOf(variants[i].Function)
 		fixed := t.NumIn() - 1 // the *sql.Context is not an argument
 		switch {
 		case t.IsVariadic() && n >= fixed-1:
-			return &variants[i], nil
+			variadic = &variants[i]
 		case t.IsVariadic():
 			want = append(want, fmt.Sprintf("at least %d", fixed-1))
 		case n == fixed:
-			return &variants[i], nil
+			return &variants[i], nil // an exact overload wins
 		default:
 			want = append(want, strconv.Itoa(fixed))
 		}
 	}
+	if variadic != nil {
+		return variadic, nil
+	}
+	sort.Strings(want)
 	return nil, mysql.NewSQLError(erSPWrongArgs, "42000", "Incorrect number of arguments for PROCEDURE %s; expected %s, got %d", strings.ToLower(name), strings.Join(want, " or "), n)
 }
 
