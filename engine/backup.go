@@ -455,6 +455,11 @@ func ReadManifest(dir string) (*BackupManifest, error) {
 	if m.Format != backupFormat {
 		return nil, fmt.Errorf("%w: format %q, want %q", ErrBadBackup, m.Format, backupFormat)
 	}
+	for i, t := range m.Tables {
+		if t == nil || t.Schema == nil || t.Database == "" || t.Name == "" {
+			return nil, fmt.Errorf("%w: %s: table %d has no database, name or schema", ErrBadBackup, ManifestFile, i)
+		}
+	}
 	slices.SortFunc(m.Tables, func(a, b *BackupTable) int { return cmpU(a.TableID, b.TableID) })
 	return &m, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sysemu/sysemu/engine/store"
 )
@@ -57,7 +58,14 @@ func (e *Engine) CreateDatabase(ctx context.Context, name, collation string) (*D
 	return d, err
 }
 
+// MaxNameLength is MySQL's limit on database, table and column names, in
+// characters.
+const MaxNameLength = 64
+
 func (c *change) createDatabase(name, collation string) (*Database, error) {
+	if utf8.RuneCountInString(name) > MaxNameLength {
+		return nil, fmt.Errorf("%w: %s", ErrNameTooLong, name)
+	}
 	if c.next.Database(name) != nil {
 		return nil, fmt.Errorf("%w: %s", ErrDatabaseExists, name)
 	}

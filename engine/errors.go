@@ -22,6 +22,7 @@ var (
 	ErrBadSnapshot       = errors.New("invalid metadata snapshot")
 	ErrProfileMismatch   = errors.New("data directory belongs to another profile")
 	ErrInvalid           = errors.New("invalid argument")
+	ErrNameTooLong       = errors.New("identifier name is too long")
 	ErrNoSuchNode        = errors.New("unknown node")
 	ErrLastOnlineNode    = errors.New("last online node")
 	ErrNodeOnline        = errors.New("node is online")

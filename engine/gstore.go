@@ -403,34 +403,41 @@ func (e *Engine) StoreStats(ctx context.Context, id uint64) (map[uint32]StoreSta
 // storesForOldTables gives the tables of a data directory written before
 // stores existed their stores, once, in one transaction.
 func (e *Engine) storesForOldTables(ctx context.Context) error {
+	if len(tablesWithoutStores(e.State())) == 0 {
+		return nil
+	}
+	return e.update(ctx, func(c *change) error { return c.addMissingStores() })
+}
+
+func tablesWithoutStores(s *State) []*Table {
 	var old []*Table
-	e.State().RangeTables(0, 0, false, func(t *Table) bool {
+	s.RangeTables(0, 0, false, func(t *Table) bool {
 		if !t.System && len(t.Stores) == 0 {
 			old = append(old, t)
 		}
 		return true
 	})
-	if len(old) == 0 {
-		return nil
-	}
-	return e.update(ctx, func(c *change) error {
-		for _, t := range old {
-			n := *t
-			copies, err := c.copyNum("")
-			if err != nil {
-				return err
-			}
-			n.CopyNum = copies
-			if err := c.addStores(&n); err != nil {
-				return err
-			}
-			if err := putJSON(c.tx, idKey(tablePrefix, n.ID), &n); err != nil {
-				return err
-			}
-			c.next.putTable(&n)
+	return old
+}
+
+// addMissingStores gives every user table without stores its stores.
+func (c *change) addMissingStores() error {
+	for _, t := range tablesWithoutStores(c.next) {
+		n := *t
+		copies, err := c.copyNum("")
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		n.CopyNum = copies
+		if err := c.addStores(&n); err != nil {
+			return err
+		}
+		if err := putJSON(c.tx, idKey(tablePrefix, n.ID), &n); err != nil {
+			return err
+		}
+		c.next.putTable(&n)
+	}
+	return nil
 }
 
 // truncateStores empties t's chains (they keep their stores) and counts the

@@ -132,6 +132,13 @@ func (e *Engine) RestoreSnapshot(ctx context.Context, a Actor, r io.Reader, forc
 		}
 		s.Revision = c.old.Revision + 1
 		c.next, c.resets = s, true
+		// Tables the snapshot holds without stores get them now, as Open
+		// would give them at the next start: a snapshot that cannot have
+		// them (an exhausted gsto_no sequence) is refused here rather than
+		// leaving a store the server can no longer open.
+		if err := c.addMissingStores(); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+		}
 		c.event(a, EventSnapshotRestore, SeqTableID, int64(c.old.NextTableID()), int64(s.NextTableID()))
 		return nil
 	})

@@ -3,13 +3,16 @@ package server
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/go-mysql-server/sql/mysql_db"
 	"github.com/dolthub/go-mysql-server/sql/plan"
+	"github.com/dolthub/vitess/go/mysql"
 	"github.com/dolthub/vitess/go/vt/sqlparser"
 
 	"github.com/sysemu/sysemu/engine"
@@ -150,6 +153,9 @@ func (d *userDatabase) partition(ctx *sql.Context) (*engine.Partition, error) {
 	return partitionSpec(ddl.TableSpec.PartitionOpt)
 }
 
+// maxPartitions is MySQL 8.0's limit on a table's partitions.
+const maxPartitions = 8192
+
 func partitionSpec(o *sqlparser.PartitionOption) (*engine.Partition, error) {
 	p := &engine.Partition{Type: strings.ToUpper(o.PartitionType), Linear: o.IsLinear, Count: 1}
 	for _, c := range o.ColList {
@@ -162,7 +168,7 @@ func partitionSpec(o *sqlparser.PartitionOption) (*engine.Partition, error) {
 	}
 	if o.Partitions != nil {
 		if _, err := fmt.Sscan(string(o.Partitions.Val), &p.Count); err != nil || p.Count < 1 {
-			return nil, fmt.Errorf("invalid partition count %q", o.Partitions.Val)
+			return nil, mysql.NewSQLError(erNoParts, "HY000", "Number of partitions = 0 is not an allowed value")
 		}
 	}
 	for _, def := range o.Definitions {
@@ -176,6 +182,9 @@ func partitionSpec(o *sqlparser.PartitionOption) (*engine.Partition, error) {
 	}
 	if len(p.Definitions) > 0 {
 		p.Count = len(p.Definitions)
+	}
+	if p.Count > maxPartitions {
+		return nil, mysql.NewSQLError(erTooManyPartitions, "HY000", "Too many partitions (including subpartitions) were defined")
 	}
 	p.Clause = renderPartition(p)
 	return p, nil
@@ -312,8 +321,36 @@ func (p *provider) DropDatabase(ctx *sql.Context, name string) error {
 	return toSQLError(p.s.eng.DropDatabase(ctx, name))
 }
 
+// ExternalStoredProcedure picks the overload of name that takes n
+// arguments. A count no overload takes is MySQL's 1318 (go-mysql-server's
+// registry answers it with an empty procedure, which panics when the only
+// overload takes no arguments, and with a generic 1105 otherwise).
 func (p *provider) ExternalStoredProcedure(_ *sql.Context, name string, n int) (*sql.ExternalStoredProcedureDetails, error) {
-	return p.s.procs.LookupByNameAndParamCount(name, n)
+	variants, err := p.s.procs.LookupByName(name)
+	if err != nil || len(variants) == 0 {
+		return nil, err
+	}
+	var want []string
+	var variadic *sql.ExternalStoredProcedureDetails
+	for i := range variants {
+		t := reflect.TypeOf(variants[i].Function)
+		fixed := t.NumIn() - 1 // the *sql.Context is not an argument
+		switch {
+		case t.IsVariadic() && n >= fixed-1:
+			variadic = &variants[i]
+		case t.IsVariadic():
+			want = append(want, fmt.Sprintf("at least %d", fixed-1))
+		case n == fixed:
+			return &variants[i], nil // an exact overload wins
+		default:
+			want = append(want, strconv.Itoa(fixed))
+		}
+	}
+	if variadic != nil {
+		return variadic, nil
+	}
+	sort.Strings(want)
+	return nil, mysql.NewSQLError(erSPWrongArgs, "42000", "Incorrect number of arguments for PROCEDURE %s; expected %s, got %d", strings.ToLower(name), strings.Join(want, " or "), n)
 }
 
 func (p *provider) ExternalStoredProcedures(_ *sql.Context, name string) ([]sql.ExternalStoredProcedureDetails, error) {

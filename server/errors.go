@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"strings"
+	"syscall"
 
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/vitess/go/mysql"
@@ -52,22 +53,30 @@ const (
 
 // MySQL's own numbers used here.
 const (
-	erDupEntry       = 1062
-	erNoSuchTable    = 1146
-	erBadDB          = 1049
-	erTableExists    = 1050
-	erDBCreateExists = 1007
-	erDBAccessDenied = 1044
-	erSpecificAccess = 1227
-	erParseError     = 1064
-	erWrongArguments = 1210
-	erUnknown        = 1105
-	erNoDB           = 1046
-	erUnknownSysVar  = 1193
-	erQueryInterrupt = 1317
-	erCommandDenied  = 1142
-	erWrongFieldSpec = 1063
-	erSPWrongArgs    = 1318
+	erDupEntry            = 1062
+	erNoSuchTable         = 1146
+	erBadDB               = 1049
+	erTableExists         = 1050
+	erDBCreateExists      = 1007
+	erDBAccessDenied      = 1044
+	erSpecificAccess      = 1227
+	erParseError          = 1064
+	erWrongArguments      = 1210
+	erUnknown             = 1105
+	erNoDB                = 1046
+	erUnknownSysVar       = 1193
+	erQueryInterrupt      = 1317
+	erCommandDenied       = 1142
+	erWrongFieldSpec      = 1063
+	erSPWrongArgs         = 1318
+	erWrongParamCount     = 1582
+	erNoParts             = 1504
+	erTooManyPartitions   = 1499
+	erTooLongIdent        = 1059
+	erDiskFull            = 1021
+	erReadOnlyFS          = 1036
+	erTruncatedWrongValue = 1366
+	erTooBigPrecision     = 1426
 )
 
 // errorCode is one row of the error table: an engine sentinel and the MySQL
@@ -113,6 +122,10 @@ var engineErrors = []errorCode{
 	{engine.ErrDatabaseExists, erDBCreateExists, "HY000"},
 	{engine.ErrReadOnlyDatabase, erDBAccessDenied, "42000"},
 	{engine.ErrInvalid, erWrongArguments, "HY000"},
+	{engine.ErrNameTooLong, erTooLongIdent, "42000"},
+	// The data directory's file system: full, or remounted read-only.
+	{syscall.ENOSPC, erDiskFull, "HY000"},
+	{syscall.EROFS, erReadOnlyFS, "HY000"},
 }
 
 // toSQLError turns an engine error into the *mysql.SQLError the client gets.
@@ -146,6 +159,12 @@ func wireMessage(ec errorCode, err error) string {
 		return "Table '" + detail + "' already exists"
 	case erDBCreateExists:
 		return "Can't create database '" + detail + "'; database exists"
+	case erTooLongIdent:
+		return errNameTooLong(detail).(*mysql.SQLError).Message
+	case erDiskFull:
+		return "Disk full: nothing was written (" + err.Error() + "); free space in the data directory and retry"
+	case erReadOnlyFS:
+		return "The data directory is read only: nothing was written (" + err.Error() + ")"
 	case erDBAccessDenied:
 		return "Access denied to database '" + detail + "': it is a read-only system database"
 	case ErClusterUnavailable, ErTransactionTooBig:
@@ -204,7 +223,17 @@ func fixGMSError(err error, db string) error {
 	if rest, ok := after("Unknown system variable '"); ok {
 		return mysql.NewSQLError(erUnknownSysVar, "HY000", "Unknown system variable '%s", strings.TrimPrefix(rest, "@@"))
 	}
+	if rest, ok := after("invalid identifier: `"); ok {
+		return errNameTooLong(strings.TrimSuffix(rest, "`"))
+	}
+	if rest, ok := after("function '"); ok && strings.Contains(rest, "' expected ") && strings.HasSuffix(rest, " received") {
+		return mysql.NewSQLError(erWrongParamCount, "42000", "Incorrect parameter count in the call to native function '%s'", rest[:strings.Index(rest, "'")])
+	}
 	switch {
+	case strings.HasPrefix(msg, "Incorrect string value: "):
+		return mysql.NewSQLError(erTruncatedWrongValue, "HY000", "%s", msg)
+	case strings.HasPrefix(msg, "Access denied for user ") && strings.Contains(msg, " to database '"):
+		return mysql.NewSQLError(erDBAccessDenied, "42000", "%s", msg)
 	case strings.HasPrefix(msg, "command denied to user "):
 		return mysql.NewSQLError(erCommandDenied, "42000", "%s", msg)
 	case strings.HasSuffix(msg, "context canceled"):
@@ -232,4 +261,13 @@ func isSyntaxError(msg string) bool {
 // errNotSupported is MySQL's 1235 ER_NOT_SUPPORTED_YET.
 func errNotSupported(what string) error {
 	return mysql.NewSQLError(1235, "42000", "This version of sysemu doesn't yet support '%s'", what)
+}
+
+// errNameTooLong is MySQL's 1059 for a name over 64 characters; the name is
+// cut in the message, which must stay readable for a 16 MiB name.
+func errNameTooLong(name string) error {
+	if len(name) > 64 {
+		name = name[:64] + "..."
+	}
+	return mysql.NewSQLError(erTooLongIdent, "42000", "Identifier name '%s' is too long", name)
 }

@@ -39,7 +39,7 @@ func (s *Server) httpHandler() http.Handler {
 		set := func(on bool) route {
 			return route{"POST", true, func(w http.ResponseWriter, r *http.Request) {
 				if err := s.eng.SetSwitch(r.Context(), httpActor(r), name, on); err != nil {
-					http.Error(w, err.Error(), http.StatusInternalServerError)
+					writeGreptimeError(w, err.Error())
 					return
 				}
 				writeJSON(w, map[string]bool{"enabled": on})
@@ -67,7 +67,7 @@ func (s *Server) httpHandler() http.Handler {
 		pause := pm.pause
 		routes[pm.path] = route{"POST", true, func(w http.ResponseWriter, r *http.Request) {
 			if err := s.eng.SetSwitch(r.Context(), httpActor(r), engine.SwitchPauseProcedure, pause); err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
+				writeGreptimeError(w, err.Error())
 				return
 			}
 			writeJSON(w, map[string]string{"status": procStatus(pause)})

@@ -26,6 +26,9 @@ func (i *interceptor) Priority() int { return 0 }
 
 func (i *interceptor) Query(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) error {
 	start := time.Now()
+	if err := checkLiterals(query); err != nil {
+		return i.fix(c, err)
+	}
 	q, cb := rewrite(query), i.wrap(ctx, c, query, callback)
 	handled, err := i.s.fast.run(ctx, c, q, nil, cb)
 	if !handled {
@@ -58,6 +61,9 @@ func (i *interceptor) ParsedQuery(chain gms.Chain, c *mysql.Conn, query string, 
 
 func (i *interceptor) MultiQuery(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, callback func(*sqltypes.Result, bool) error) (string, error) {
 	start := time.Now()
+	if err := checkLiterals(query); err != nil {
+		return "", i.fix(c, err)
+	}
 	q, cb := rewrite(query), i.wrap(ctx, c, query, callback)
 	var rest string
 	handled, err := false, error(nil)
@@ -74,6 +80,9 @@ func (i *interceptor) MultiQuery(ctx context.Context, chain gms.Chain, c *mysql.
 
 func (i *interceptor) Prepare(ctx context.Context, chain gms.Chain, c *mysql.Conn, query string, prepare *mysql.PrepareData) ([]*querypb.Field, error) {
 	// The handler parses PrepareStmt again at every execution.
+	if err := checkLiterals(query); err != nil {
+		return nil, i.fix(c, err)
+	}
 	query = rewrite(query)
 	if prepare != nil {
 		prepare.PrepareStmt = query
@@ -269,4 +278,42 @@ func isIdentByte(c byte) bool {
 func followedByDot(rest string) bool {
 	rest = strings.TrimLeft(rest, " \t\r\n")
 	return strings.HasPrefix(rest, ".")
+}
+
+// maxNumberDigits is DECIMAL's maximum precision: a longer number literal
+// is refused before parsing, as go-mysql-server cannot convert it anyway and
+// its parser takes time growing faster than the length (a 300,000-digit
+// literal took seconds and then dropped the connection).
+const maxNumberDigits = 65
+
+// checkLiterals refuses number literals (outside quotes, comments and
+// names) longer than maxNumberDigits digits with MySQL's 1426.
+func checkLiterals(query string) error {
+	var err error
+	run, start := 0, 0
+	scanCode(query, func(i, _ int) {
+		c := query[i]
+		if err != nil {
+			return
+		}
+		if c < '0' || c > '9' {
+			run = 0
+			return
+		}
+		if run == 0 {
+			start = i
+			if i > 0 && isNameByte(query[i-1]) {
+				run = -1 << 62 // digits inside a name
+			}
+		}
+		if run++; run > maxNumberDigits {
+			end := start + maxNumberDigits
+			err = mysql.NewSQLError(erTooBigPrecision, "42000", "Too big precision for number literal '%s...'. Maximum is %d.", query[start:end], maxNumberDigits)
+		}
+	})
+	return err
+}
+
+func isNameByte(c byte) bool {
+	return c == '_' || c == '$' || c == '.' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }

@@ -101,6 +101,9 @@ func (s *Server) procRestore(ctx *sql.Context, dir string, opts ...string) (sql.
 	if len(opts) > 3 {
 		return nil, mysql.NewSQLError(erSPWrongArgs, "42000", "Incorrect number of arguments for PROCEDURE restore_backup; expected 1 to 4, got %d", len(opts)+1)
 	}
+	if strings.TrimSpace(dir) == "" {
+		return nil, wrongArgs("restore_backup", "expected a directory")
+	}
 	var o engine.RestoreOptions
 	if len(opts) > 0 {
 		o.Databases = splitList(opts[0])

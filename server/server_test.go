@@ -58,6 +58,10 @@ func TestFixGMSError(t *testing.T) {
 		{sql.ErrUnknownSystemVariable.New("@@have_nothing"), "", 1193, "HY000", "Unknown system variable 'have_nothing'"},
 		{mysql.NewSQLError(1105, "HY000", "%s", "command denied to user 'app'@'%'"), "", 1142, "42000", "command denied to user 'app'@'%'"},
 		{context.Canceled, "", 1317, "70100", "Query execution was interrupted"},
+		{mysql.NewSQLError(1105, "HY000", "function 'ident_seed' expected 1 arguments, 0 received"), "", 1582, "42000", "Incorrect parameter count in the call to native function 'ident_seed'"},
+		{mysql.NewSQLError(1105, "HY000", "%s", `Incorrect string value: '\x90' for column '<unknown>' at row 0`), "", 1366, "HY000", "Incorrect string value"},
+		{mysql.NewSQLError(1105, "HY000", "%s", "Access denied for user 'nobody'@'%' to database 'ac'"), "", 1044, "42000", "Access denied for user 'nobody'@'%' to database 'ac'"},
+		{sql.ErrInvalidIdentifier.New(strings.Repeat("n", 100)), "", 1059, "42000", "Identifier name '" + strings.Repeat("n", 64) + "...' is too long"},
 	}
 	for _, c := range cases {
 		var se *mysql.SQLError

@@ -19,7 +19,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -41,6 +43,59 @@ const (
 // ErrLocked is returned, wrapped, by Open when another process holds the
 // database file.
 var ErrLocked = errors.New("database file is locked by another process (is another sysemu running?)")
+
+// ErrDamaged is returned, wrapped, by Open for a file that is truncated or
+// holds a torn or corrupt page: it is never served.
+var ErrDamaged = errors.New("database file is damaged (truncated, or a torn or corrupt page): restore it from a backup")
+
+// openVerified opens the file and checks it before anything reads it: the
+// file must hold every page its meta page counts, and bbolt's consistency
+// check (every page reachable once, page headers matching their position)
+// must pass. Pages are memory-mapped, so reading past the end of a
+// truncated file faults: the fault is turned into ErrDamaged rather than a
+// crash.
+func openVerified(path string, o *bbolt.Options) (db *bbolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if db != nil {
+				_ = db.Close()
+			}
+			db, err = nil, fmt.Errorf("%w: %v", ErrDamaged, r)
+		}
+	}()
+	db, err = bbolt.Open(path, 0o600, o)
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch) {
+			err = fmt.Errorf("%w: %v", ErrDamaged, err)
+		}
+		return nil, err
+	}
+	err = db.View(func(tx *bbolt.Tx) error {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		if fi.Size() < tx.Size() {
+			return fmt.Errorf("%w: the file has %d bytes, its pages need %d", ErrDamaged, fi.Size(), tx.Size())
+		}
+		var errs []error
+		for e := range tx.Check() {
+			if len(errs) < 3 {
+				errs = append(errs, e)
+			}
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("%w: %w", ErrDamaged, errors.Join(errs...))
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}
 
 // Options configures Open. The zero value is the production setting.
 type Options struct {
@@ -82,7 +137,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.InitialMmapSize == 0 && runtime.GOOS != "windows" {
 		opts.InitialMmapSize = DefaultInitialMmapSize
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+	db, err := openVerified(path, &bbolt.Options{
 		Timeout:         opts.Timeout,
 		NoSync:          opts.NoSync,
 		InitialMmapSize: max(opts.InitialMmapSize, 0),

@@ -1,10 +1,12 @@
 package bolt_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -147,4 +149,81 @@ func TestUpdatesDuringLongView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A truncated file or one with a torn page is refused at Open with
+// ErrDamaged, never served (and never a crash on the memory map).
+func TestOpenDamaged(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	s := open(t, src, bolt.Options{})
+	val := []byte(strings.Repeat("v", 200))
+	for b := range 20 {
+		err := s.Update(ctx, func(tx store.Tx) error {
+			for i := range 100 {
+				if err := tx.Put(binary.BigEndian.AppendUint64([]byte("k"), uint64(b*100+i)), val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	good, err := os.ReadFile(filepath.Join(src, "sysemu.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The newer meta page (bbolt's layout: a 16-byte page header, then
+	// magic, version, page size, flags, the root bucket's page and
+	// sequence, the freelist page, the high-water page id, the txid).
+	meta := func(i int) (pageSize, root, hwm, txid uint64) {
+		m := good[i*4096+16:]
+		le := binary.LittleEndian
+		return uint64(le.Uint32(m[8:])), le.Uint64(m[16:]), le.Uint64(m[40:]), le.Uint64(m[48:])
+	}
+	page, root, hwm, tx0 := meta(0)
+	if p1, r1, h1, tx1 := meta(1); tx1 > tx0 {
+		page, root, hwm = p1, r1, h1
+	}
+	used := int(hwm * page)
+	torn := bytes.Clone(good)
+	for i := int(root * page); i < int((root+1)*page); i++ {
+		torn[i] = 0xA5 // a page whose write never finished
+	}
+	zeroed := bytes.Clone(good)
+	clear(zeroed[root*page : (root+1)*page])
+	for name, b := range map[string][]byte{
+		"truncated to half of its pages": good[:used/2],
+		"truncated to 3 pages":           good[:3*page],
+		"truncated mid-page":             good[:used-int(page)-100],
+		"torn root page":                 torn,
+		"zeroed root page":               zeroed,
+		"both meta pages zeroed":         append(make([]byte, 2*page), good[2*page:]...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "sysemu.db"), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := bolt.Open(filepath.Join(dir, "sysemu.db"), bolt.Options{})
+			if err == nil {
+				s.Close()
+				t.Fatal("a damaged file opened")
+			}
+			if !errors.Is(err, bolt.ErrDamaged) || !strings.Contains(err.Error(), "restore it from a backup") {
+				t.Fatalf("Open: %v, want ErrDamaged", err)
+			}
+		})
+	}
+	// The intact file still opens.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "sysemu.db"), good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open(t, dir, bolt.Options{}).Close()
 }
