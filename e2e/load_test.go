@@ -6,9 +6,7 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -16,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sysemu/sysemu/server/servertest"
 )
 
 var flagLoadTime = flag.Duration("load-time", 10*time.Second, "TestLoadHeld: how long the 64 connections run (issue 10 asks for 60s)")
@@ -205,27 +205,7 @@ func procRSS(t *testing.T, p *binProc) int64 {
 
 // loadOpenConnections reads the sysemu_connections gauge from /metrics.
 func loadOpenConnections(t *testing.T, p *binProc) int {
-	t.Helper()
-	resp, err := http.Get("http://" + p.httpAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "sysemu_connections "); ok {
-			n, err := strconv.ParseFloat(rest, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return int(n)
-		}
-	}
-	t.Fatal("sysemu_connections not in /metrics")
-	return 0
+	return int(servertest.Metric(t, p.httpAddr, "sysemu_connections"))
 }
 
 func loadMiB(b []int64) []int64 {

@@ -19,19 +19,8 @@ import (
 // (found by the crash loop: "TRUNCATE TABLE t1_151: Table 'crash.t4_187'
 // doesn't exist"). The next statement no longer sees it.
 func TestListedTableSurvivesConcurrentDrop(t *testing.T) {
-	log, _ := logtest.NewNullLogger()
 	ctx := context.Background()
-	eng, err := engine.Open(ctx, mem.New(), seed.Greptime(), log, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{}, eng, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eng.CreateDatabase(ctx, "db", ""); err != nil {
-		t.Fatal(err)
-	}
+	s, eng := newDBServer(t)
 	for _, name := range []string{"a", "b"} {
 		if _, err := eng.CreateTable(ctx, engine.TableSpec{Database: "db", Name: name,
 			Columns: []engine.Column{{Name: "id", Type: "BIGINT"}}, PrimaryKey: []string{"id"}}); err != nil {
@@ -69,19 +58,8 @@ func TestListedTableSurvivesConcurrentDrop(t *testing.T) {
 // dropped it in between (found by TestConflictingAdminChanges once DDL was
 // group-committed). The creating statement keeps seeing its table.
 func TestCreatedTableSurvivesConcurrentDrop(t *testing.T) {
-	log, _ := logtest.NewNullLogger()
 	ctx := context.Background()
-	eng, err := engine.Open(ctx, mem.New(), seed.Greptime(), log, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{}, eng, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eng.CreateDatabase(ctx, "db", ""); err != nil {
-		t.Fatal(err)
-	}
+	s, eng := newDBServer(t)
 	d := &userDatabase{s: s, name: "db"}
 	sess := newSession(sql.NewBaseSession())
 	stmt := sql.NewContext(ctx, sql.WithSession(sess), sql.WithPid(7))
@@ -102,4 +80,23 @@ func TestCreatedTableSurvivesConcurrentDrop(t *testing.T) {
 	if _, ok, err := d.GetTableInsensitive(next, "c"); ok || err != nil {
 		t.Fatalf("dropped table in the next statement: ok=%v err=%v", ok, err)
 	}
+}
+
+// newDBServer is a server over an in-memory engine with an empty database db.
+func newDBServer(t *testing.T) (*Server, *engine.Engine) {
+	t.Helper()
+	log, _ := logtest.NewNullLogger()
+	ctx := context.Background()
+	eng, err := engine.Open(ctx, mem.New(), seed.Greptime(), log, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{}, eng, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.CreateDatabase(ctx, "db", ""); err != nil {
+		t.Fatal(err)
+	}
+	return s, eng
 }

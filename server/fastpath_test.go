@@ -4,9 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,27 +17,7 @@ import (
 
 // fastCount reads sysemu_fast_path_statements_total from /metrics.
 func fastCount(t *testing.T, in *servertest.Instance) int {
-	t.Helper()
-	resp, err := http.Get("http://" + in.HTTPAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "sysemu_fast_path_statements_total "); ok {
-			n, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return int(n)
-		}
-	}
-	t.Fatal("no sysemu_fast_path_statements_total in /metrics")
-	return 0
+	return int(servertest.Metric(t, in.HTTPAddr, "sysemu_fast_path_statements_total"))
 }
 
 // The fast path answers exactly what the planner answers: the same fields

@@ -5,9 +5,13 @@ package servertest
 import (
 	"context"
 	"database/sql"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,3 +214,29 @@ func (in *Instance) DSN(user, password, db string) string {
 
 // RootDSN is the administrator's DSN on database db.
 func (in *Instance) RootDSN(db string) string { return in.DSN("root", in.Password, db) }
+
+// Metric reads the unlabelled sample name from the Prometheus /metrics page
+// of the HTTP API at httpAddr (an Instance's HTTPAddr, or a sysemu process's).
+func Metric(t testing.TB, httpAddr, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in /metrics", name)
+	return 0
+}
