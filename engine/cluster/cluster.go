@@ -192,13 +192,19 @@ func (n *Node) watch(ctx context.Context) {
 	livePrefix := liveAll[:len(liveAll)-8]
 	metaKey := n.st.Key(engine.MetaRevKey())
 	for ctx.Err() == nil {
-		n.resync(ctx)
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		meta := n.cli.Watch(wctx, metaKey)
-		live := n.cli.Watch(wctx, livePrefix, clientv3.WithPrefix())
+		meta := n.cli.Watch(wctx, metaKey, clientv3.WithCreatedNotify())
+		live := n.cli.Watch(wctx, livePrefix, clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+		// Re-read only once both watches exist: a change between the read
+		// and the watches' start would otherwise wait for the next resync.
+		if watching(meta) && watching(live) {
+			n.resync(ctx)
+		} else {
+			meta, live = nil, nil // closed or failed: start over below
+		}
 		tick := time.NewTicker(resyncEvery)
 	events:
-		for {
+		for meta != nil {
 			select {
 			case resp, ok := <-meta:
 				if !ok || resp.Err() != nil {
@@ -239,6 +245,12 @@ func (n *Node) watch(ctx context.Context) {
 		case <-ctx.Done():
 		}
 	}
+}
+
+// watching waits for a watch's creation notice.
+func watching(ch clientv3.WatchChan) bool {
+	resp, ok := <-ch
+	return ok && resp.Err() == nil && resp.Created
 }
 
 func (n *Node) refresh(ctx context.Context) {
