@@ -35,6 +35,7 @@ func TestClusterSequenceLinearizable(t *testing.T) {
 	roles := [8]linRole{linRoleCreate, linRoleCreate, linRoleCreate, linRolePeek, linRolePeek, linRoleInsert, linRoleInsert, linRoleInsert}
 	nodeOf := func(client int) int { return client%3 + 1 }
 
+	t.Logf("cluster up in %v", time.Since(began).Round(time.Millisecond))
 	rec := &linRecorder{start: time.Now()}
 	kills, etcdStops := 0, 0
 	var errMu sync.Mutex
@@ -99,16 +100,17 @@ func TestClusterSequenceLinearizable(t *testing.T) {
 		cn.Close()
 	}
 
-	unknown := 0
+	unknown, kinds := 0, map[string]int{}
 	for _, op := range rec.ops {
 		if op.Output.(linOutput).unknown {
 			unknown++
 		}
+		kinds[[...]string{"peek", "create", "set", "restart", "insert"}[op.Input.(linInput).kind]]++
 	}
 	t0 := time.Now()
 	res, dups := linClusterCheck(rec.ops, 2*time.Minute)
-	t.Logf("%d operations (%d with unknown outcome), %d node kills, %d etcd member stops: porcupine per node says %s in %v, %d duplicates; %v in all",
-		len(rec.ops), unknown, kills, etcdStops, res, time.Since(t0).Round(time.Millisecond), len(dups), time.Since(began).Round(time.Millisecond))
+	t.Logf("%d operations %v (%d with unknown outcome), %d node kills, %d etcd member stops: porcupine per node says %s in %v, %d duplicates; %v in all",
+		len(rec.ops), kinds, unknown, kills, etcdStops, res, time.Since(t0).Round(time.Millisecond), len(dups), time.Since(began).Round(time.Millisecond))
 	if res != porcupine.Ok {
 		t.Errorf("the history of a node's ID sequences is not linearizable (%s)", res)
 	}
