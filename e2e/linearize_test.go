@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/sysemu/sysemu/server"
 )
 
 var flagLinKills = flag.Int("lin-kills", 3, "TestSequenceLinearizable: kill -9 of the server during the history")
@@ -160,7 +163,7 @@ func TestSequenceLinearizable(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := linClient(proc, c, phase, crng, rec, stop); err != nil {
+				if err := linClient(proc.dsn("lin"), 0, linStandaloneRole(c), c, phase, crng, rec, stop); err != nil {
 					errMu.Lock()
 					errs = append(errs, err.Error())
 					errMu.Unlock()
@@ -203,13 +206,49 @@ func TestSequenceLinearizable(t *testing.T) {
 	}
 }
 
-// linClient runs one client's operations until stop closes or the
-// connection is cut (the server was killed). Its role follows its number:
-// 0 sets the next table ID in recovery mode, 1-4 create tables, 5-6 peek,
-// 7 inserts into an identity table. It returns an unexpected error.
-func linClient(proc *binProc, client, phase int, rng *rand.Rand, rec *linRecorder, stop <-chan struct{}) error {
+// linRole is what a client of the linearizability tests does.
+type linRole int
+
+const (
+	linRoleSet    linRole = iota // set_next_table_id in recovery mode
+	linRoleCreate                // CREATE TABLE, then its TABLE_ID
+	linRolePeek                  // SELECT next_table_id()
+	linRoleInsert                // identity INSERT into lin.ident
+)
+
+// linKey names a sequence in the history: per server, or per cluster node
+// (node > 0) so that the model is checked for each node on its own.
+func linKey(seq string, node int) string {
+	if node == 0 {
+		return seq
+	}
+	return fmt.Sprintf("%s@node%d", seq, node)
+}
+
+// linSeq is the sequence a key names, whatever node recorded it.
+func linSeq(key string) string { return strings.SplitN(key, "@", 2)[0] }
+
+// linStandaloneRole follows the client's number: 0 sets the next table ID,
+// 1-4 create tables, 5-6 peek, 7 inserts.
+func linStandaloneRole(client int) linRole {
+	switch {
+	case client == 0:
+		return linRoleSet
+	case client <= 4:
+		return linRoleCreate
+	case client <= 6:
+		return linRolePeek
+	}
+	return linRoleInsert
+}
+
+// linClient runs one client's operations on the server at dsn (cluster node
+// node, or 0) until stop closes or the connection is cut (the server was
+// killed). A write that fails with 30040 (no etcd quorum in reach) has an
+// unknown outcome and the client goes on. It returns an unexpected error.
+func linClient(dsn string, node int, role linRole, client, phase int, rng *rand.Rand, rec *linRecorder, stop <-chan struct{}) error {
 	ctx := context.Background()
-	db, err := sql.Open("mysql", proc.dsn("lin"))
+	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		return err
 	}
@@ -219,22 +258,40 @@ func linClient(proc *binProc, client, phase int, rng *rand.Rand, rec *linRecorde
 		return nil // already killed
 	}
 	defer c.Close()
-	// cut: the statement's fate is unknown; other MySQL errors are unexpected
-	// unless listed.
-	cut := func(err error, ok ...uint16) (bool, error) {
+	tableKey, identKey := linKey("table_id", node), linKey("identity", node)
+	// cut: the statement's fate is unknown (gone: and the connection with
+	// it); other MySQL errors are unexpected unless listed.
+	cut := func(err error, ok ...uint16) (unknown, gone bool, _ error) {
 		if err == nil {
-			return false, nil
+			return false, false, nil
 		}
 		if connLost(err) {
-			return true, nil
+			return true, true, nil
 		}
 		n, _ := errno(err)
+		if n == server.ErClusterUnavailable {
+			return true, false, nil
+		}
 		for _, o := range ok {
 			if n == o {
-				return false, err
+				return false, false, err
 			}
 		}
-		return false, fmt.Errorf("client %d: %w", client, err)
+		return false, false, fmt.Errorf("client %d: %w", client, err)
+	}
+	// write records a write whose result is v, or unknown; it says whether
+	// the client stops.
+	write := func(in linInput, call int64, v uint64, err error) (bool, error) {
+		unknown, gone, err := cut(err)
+		switch {
+		case err != nil:
+			return true, err
+		case unknown:
+			rec.add(client, in, call, linOutput{unknown: true})
+		default:
+			rec.add(client, in, call, linOutput{v: v})
+		}
+		return gone, nil
 	}
 	for i := 0; ; i++ {
 		select {
@@ -242,81 +299,73 @@ func linClient(proc *binProc, client, phase int, rng *rand.Rand, rec *linRecorde
 			return nil
 		default:
 		}
-		switch {
-		case client == 0:
-			if lost, err := cut(clExec(ctx, c, "CALL recovery_mode('on')")); lost || err != nil {
+		switch role {
+		case linRoleSet:
+			if unknown, _, err := cut(clExec(ctx, c, "CALL recovery_mode('on')")); unknown || err != nil {
 				return err
 			}
 			var cur uint64
 			peekCall := rec.now()
 			if err := c.QueryRowContext(ctx, "SELECT next_table_id()").Scan(&cur); err != nil {
-				_, err = cut(err)
+				_, _, err = cut(err)
 				return err
 			}
-			rec.add(client, linInput{key: "table_id", kind: linPeek}, peekCall, linOutput{v: cur})
+			rec.add(client, linInput{key: tableKey, kind: linPeek}, peekCall, linOutput{v: cur})
 			n := cur + uint64(rng.Intn(4)) // 0: must be refused
-			in := linInput{key: "table_id", kind: linSet, n: n}
+			in := linInput{key: tableKey, kind: linSet, n: n}
 			call := rec.now()
-			lost, err := cut(clExec(ctx, c, fmt.Sprintf("CALL set_next_table_id(%d)", n)), 30003)
+			lost, _, err := cut(clExec(ctx, c, fmt.Sprintf("CALL set_next_table_id(%d)", n)), 30003)
 			if err != nil && n != cur {
-				return fmt.Errorf("client 0: set_next_table_id(%d) with next_table_id() = %d: %w", n, cur, err)
+				return fmt.Errorf("client %d: set_next_table_id(%d) with next_table_id() = %d: %w", client, n, cur, err)
 			}
 			if lost {
 				rec.add(client, in, call, linOutput{unknown: true})
 				return nil
 			}
 			rec.add(client, in, call, linOutput{ok: err == nil})
-			if lost, err := cut(clExec(ctx, c, "CALL recovery_mode('off')")); lost || err != nil {
+			if unknown, _, err := cut(clExec(ctx, c, "CALL recovery_mode('off')")); unknown || err != nil {
 				return err
 			}
 			time.Sleep(time.Duration(10+rng.Intn(30)) * time.Millisecond)
-		case client <= 4:
+		case linRoleCreate:
 			name := fmt.Sprintf("t%d_%d_%d", phase, client, i)
-			in := linInput{key: "table_id", kind: linCreate}
+			in := linInput{key: tableKey, kind: linCreate}
 			call := rec.now()
 			err := clExec(ctx, c, "CREATE TABLE "+name+" (id INT PRIMARY KEY)")
 			if n, _ := errno(err); n == 30004 {
 				continue // refused in recovery mode: nothing happened
 			}
-			if lost, err := cut(err); lost || err != nil {
-				if lost {
-					rec.add(client, in, call, linOutput{unknown: true})
-				}
-				return err
-			}
 			var id uint64
-			if err := c.QueryRowContext(ctx, "SELECT TABLE_ID FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'lin' AND TABLE_NAME = ?", name).Scan(&id); err != nil {
-				lost, err := cut(err)
-				if lost {
-					rec.add(client, in, call, linOutput{unknown: true})
-				}
+			if err == nil {
+				err = c.QueryRowContext(ctx, "SELECT TABLE_ID FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'lin' AND TABLE_NAME = ?", name).Scan(&id)
+			}
+			if stopNow, err := write(in, call, id, err); stopNow {
 				return err
 			}
-			rec.add(client, in, call, linOutput{v: id})
-		case client <= 6:
-			in := linInput{key: "table_id", kind: linPeek}
+		case linRolePeek:
+			in := linInput{key: tableKey, kind: linPeek}
 			call := rec.now()
 			var v uint64
 			if err := c.QueryRowContext(ctx, "SELECT next_table_id()").Scan(&v); err != nil {
-				_, err = cut(err) // a read that was cut changed nothing
-				return err
+				_, gone, err := cut(err) // a read that failed changed nothing
+				if gone || err != nil {
+					return err
+				}
+				continue
 			}
 			rec.add(client, in, call, linOutput{v: v})
-		default:
-			in := linInput{key: "identity", kind: linInsert}
+			time.Sleep(time.Millisecond) // peeks are cheap: keep them from swamping the history
+		case linRoleInsert:
+			in := linInput{key: identKey, kind: linInsert}
 			call := rec.now()
-			res, err := c.ExecContext(ctx, "INSERT INTO ident (v) VALUES (?)", fmt.Sprintf("p%d_%d", phase, i))
+			res, err := c.ExecContext(ctx, "INSERT INTO ident (v) VALUES (?)", fmt.Sprintf("p%d_%d_%d", phase, client, i))
 			var id int64
 			if err == nil {
 				id, err = res.LastInsertId()
 			}
-			if lost, err := cut(err); lost || err != nil {
-				if lost {
-					rec.add(client, in, call, linOutput{unknown: true})
-				}
+			if stopNow, err := write(in, call, uint64(id), err); stopNow {
 				return err
 			}
-			rec.add(client, in, call, linOutput{v: uint64(id)})
 		}
 	}
 }
@@ -361,4 +410,35 @@ func TestSequenceModelRejects(t *testing.T) {
 	if !porcupine.CheckOperations(linModel.ToModel(), good) {
 		t.Error("a linearizable history was rejected")
 	}
+}
+
+// linDuplicates lists every value handed out twice by a sequence, whatever
+// nodes handed it out: the check the per-node partitions of linModel cannot
+// make.
+func linDuplicates(h []porcupine.Operation) []string {
+	seen := map[string]map[uint64]string{}
+	var dups []string
+	for _, op := range h {
+		in, out := op.Input.(linInput), op.Output.(linOutput)
+		if out.unknown || (in.kind != linCreate && in.kind != linInsert) {
+			continue
+		}
+		seq := linSeq(in.key)
+		if seen[seq] == nil {
+			seen[seq] = map[uint64]string{}
+		}
+		if prev, ok := seen[seq][out.v]; ok {
+			dups = append(dups, fmt.Sprintf("%s %d handed out on %s and on %s", seq, out.v, prev, in.key))
+		}
+		seen[seq][out.v] = in.key
+	}
+	return dups
+}
+
+// linClusterCheck checks a cluster history: linModel on each node's
+// sequences (a node's IDs increase; its peeks never go below what it handed
+// out), and every value unique across the nodes.
+func linClusterCheck(h []porcupine.Operation, timeout time.Duration) (porcupine.CheckResult, []string) {
+	res, _ := porcupine.CheckOperationsVerbose(linModel.ToModel(), h, timeout)
+	return res, linDuplicates(h)
 }
