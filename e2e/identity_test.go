@@ -444,7 +444,9 @@ func TestIdentityKill9(t *testing.T) {
 				}
 			}(w)
 		}
-		for deadline := 200 + cycle*37; deadline > 0; deadline -= 10 {
+		// Kill once this cycle's 50 rows are in (however slow the machine:
+		// bounded at 30 s) and a little later, while the workers still insert.
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 			mu.Lock()
 			n := len(acked)
 			mu.Unlock()
@@ -453,6 +455,7 @@ func TestIdentityKill9(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+		time.Sleep(time.Duration(cycle*37) * time.Millisecond)
 		p.Kill()
 		close(stop)
 		wg.Wait()
