@@ -119,7 +119,7 @@ func TestHostileInput(t *testing.T) {
 		{"checkident injection", "CALL checkident('t''); DROP TABLE t; --')", 1146, false},
 		{"checkident backslash injection", `CALL checkident('t\'); DROP TABLE t; -- ')`, 1146, false},
 		{"recovery_mode injection", "CALL recovery_mode('on''); DROP DATABASE h; --')", 1210, false},
-		{"DBCC injection", "DBCC CHECKIDENT ('t''); DROP TABLE t; --', RESEED, 5)", 1064, false},
+		{"DBCC injection", "DBCC CHECKIDENT ('t''); DROP TABLE t; --', RESEED, 5)", 1146, false},
 		{"DBCC double-quote injection", `DBCC CHECKIDENT ("t'); DROP TABLE t; --", RESEED, 5)`, 1146, false},
 		{"backup list injection", "CALL backup_database('h; DROP TABLE t', '" + bk + "')", 1049, false},
 		{"fault map injection", "CALL fault_filenode_map('h', 'delete''); DROP TABLE t; --')", 1210, false},

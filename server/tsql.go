@@ -31,7 +31,7 @@ func rewrite(query string) string {
 }
 
 var (
-	dbccCheckident = regexp.MustCompile(`(?is)^\s*DBCC\s+CHECKIDENT\s*\(\s*('[^']*'|"[^"]*"|[\w.\[\]` + "`" + `]+)\s*` +
+	dbccCheckident = regexp.MustCompile(`(?is)^\s*DBCC\s+CHECKIDENT\s*\(\s*('(?:[^']|'')*'|"(?:[^"]|"")*"|[\w.\[\]` + "`" + `]+)\s*` +
 		`(?:,\s*'?(NORESEED|RESEED)'?\s*(?:,\s*(-?\d+)\s*)?)?\)\s*(WITH\s+NO_INFOMSGS)?\s*;?\s*$`)
 	identityInsert = regexp.MustCompile(`(?is)^\s*SET\s+IDENTITY_INSERT\s+([\w.\[\]` + "`" + `]+)\s+(ON|OFF)\s*;?\s*$`)
 	createTable    = regexp.MustCompile(`(?is)^\s*CREATE\s+(TEMPORARY\s+)?TABLE\b`)
@@ -43,7 +43,7 @@ func rewriteTSQL(query string) string {
 		return query
 	}
 	if m := dbccCheckident.FindStringSubmatch(query); m != nil {
-		args := []string{sqlQuote(strings.Trim(m[1], `'"`))}
+		args := []string{sqlQuote(unquoteTSQL(m[1]))}
 		if m[2] != "" || m[4] != "" {
 			args = append(args, sqlQuote(strings.ToUpper(m[2])))
 		}
@@ -66,6 +66,16 @@ func rewriteTSQL(query string) string {
 }
 
 func sqlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// unquoteTSQL is the value of a T-SQL name written as 'x' or "x" (a quote
+// inside doubled), or the name itself when it is not quoted.
+func unquoteTSQL(s string) string {
+	if len(s) >= 2 && (s[0] == '\'' || s[0] == '"') && s[len(s)-1] == s[0] {
+		q := s[:1]
+		return strings.ReplaceAll(s[1:len(s)-1], q+q, q)
+	}
+	return s
+}
 
 // edit replaces query[from:to] with text.
 type edit struct {

@@ -19,6 +19,9 @@ func TestRewriteTSQL(t *testing.T) {
 		{"DBCC CHECKIDENT ('t', RESEED, 10)", "CALL checkident('t', 'RESEED', '10')"},
 		{"dbcc checkident('t','reseed',10001);", "CALL checkident('t', 'RESEED', '10001')"},
 		{"DBCC CHECKIDENT (orders)", "CALL checkident('orders')"},
+		// A quote inside the name stays inside it: nothing can be smuggled.
+		{"DBCC CHECKIDENT ('t''); DROP TABLE t; --', RESEED, 5)", "CALL checkident('t''); DROP TABLE t; --', 'RESEED', '5')"},
+		{`DBCC CHECKIDENT ("o""k")`, `CALL checkident('o"k')`},
 		{"DBCC CHECKIDENT ('dbo.t', NORESEED) WITH NO_INFOMSGS", "CALL checkident('dbo.t', 'NORESEED', '', 'NO_INFOMSGS')"},
 		{"SET IDENTITY_INSERT dbo.t ON", "SET @sysemu_identity_insert = 'dbo.t ON'"},
 		{"SELECT @@IDENTITY, @@identity + 1", "SELECT scope_identity(), scope_identity() + 1"},
