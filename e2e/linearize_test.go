@@ -371,8 +371,8 @@ func linClient(dsn string, node int, role linRole, client, phase int, rng *rand.
 }
 
 // clExec runs a statement (or CALL) and drains its results.
-func clExec(ctx context.Context, c *sql.Conn, stmt string) error {
-	rs, err := c.QueryContext(ctx, stmt)
+func clExec(ctx context.Context, c *sql.Conn, stmt string, args ...any) error {
+	rs, err := c.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ func TestLoadHeld(t *testing.T) {
 			for i := 0; ctx.Err() == nil; i++ {
 				kind, stmt, args := loadOp(w, i, wrng)
 				start := time.Now()
-				err := loadRun(c, stmt, args)
+				err := clExec(context.Background(), c, stmt, args...)
 				local = append(local, sample{kind, time.Since(start)})
 				if err != nil {
 					mu.Lock()
@@ -167,18 +167,6 @@ func loadOp(w, i int, rng *rand.Rand) (kind, stmt string, args []any) {
 	default:
 		return "ddl", fmt.Sprintf("DROP TABLE IF EXISTS own%d", w), nil
 	}
-}
-
-func loadRun(c *sql.Conn, stmt string, args []any) error {
-	rs, err := c.QueryContext(context.Background(), stmt, args...)
-	if err != nil {
-		return err
-	}
-	for rs.Next() {
-	}
-	err = rs.Err()
-	rs.Close()
-	return err
 }
 
 // procRSS is the server process's resident set size in bytes.

@@ -25,19 +25,7 @@ import (
 // and its relation file.
 func TestGroupedChangesConcurrent(t *testing.T) {
 	dir := t.TempDir()
-	openAt := func() (*Engine, *bolt.Store) {
-		st, err := bolt.Open(filepath.Join(dir, "db"), bolt.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		log, _ := logtest.NewNullLogger()
-		e, err := Open(context.Background(), st, testProfile, log, Options{Dir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e, st
-	}
-	e, st := openAt()
+	e, st := openBoltAt(t, dir)
 	mustDB(t, e, "db")
 	const workers, each = 8, 25
 	var mu sync.Mutex
@@ -105,7 +93,7 @@ func TestGroupedChangesConcurrent(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	e, st = openAt()
+	e, st = openBoltAt(t, dir)
 	defer st.Close()
 	check(e, "reopened")
 	// New IDs come from above the stored high-water mark.
@@ -121,19 +109,7 @@ func TestGroupedChangesConcurrent(t *testing.T) {
 // file no table uses creates nothing; the records are then gone.
 func TestRelationFileRedo(t *testing.T) {
 	dir := t.TempDir()
-	openAt := func() (*Engine, *bolt.Store) {
-		st, err := bolt.Open(filepath.Join(dir, "db"), bolt.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		log, _ := logtest.NewNullLogger()
-		e, err := Open(context.Background(), st, testProfile, log, Options{Dir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e, st
-	}
-	e, st := openAt()
+	e, st := openBoltAt(t, dir)
 	mustDB(t, e, "db")
 	kept := mustCreate(t, e, "db", "kept")
 	gone := mustCreate(t, e, "db", "gone")
@@ -161,7 +137,7 @@ func TestRelationFileRedo(t *testing.T) {
 		}
 	}
 	st.Close()
-	_, st = openAt()
+	_, st = openBoltAt(t, dir)
 	defer st.Close()
 	if _, err := os.Stat(path(kept)); err != nil {
 		t.Fatalf("relation file of kept table not redone: %v", err)
@@ -240,4 +216,19 @@ func BenchmarkCreateTable(b *testing.B) {
 			})
 		}
 	}
+}
+
+// openBoltAt opens an engine on a bolt store and relation files in dir.
+func openBoltAt(t *testing.T, dir string) (*Engine, *bolt.Store) {
+	t.Helper()
+	st, err := bolt.Open(filepath.Join(dir, "db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := logtest.NewNullLogger()
+	e, err := Open(context.Background(), st, testProfile, log, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, st
 }
