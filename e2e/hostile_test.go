@@ -46,9 +46,7 @@ func TestHostileInput(t *testing.T) {
 		{"table id above BIGINT", "CALL set_next_table_id(18446744073709551616)", 1210, true},
 		{"table id as a string", "CALL set_next_table_id('abc')", 1366, true},
 		{"table id of 100 digits", "CALL set_next_table_id(" + strings.Repeat("9", 100) + ")", 1426, true},
-		// go-mysql-server hands a NULL to a procedure as its type's zero
-		// value: 0 or ''. Each then fails on its own check.
-		{"table id NULL", "CALL set_next_table_id(NULL)", 30003, true},
+		{"table id NULL", "CALL set_next_table_id(NULL)", 1210, true},
 		{"gsto_no 0", "CALL set_next_gsto_no(0)", 1210, false},
 		{"gsto_no negative", "CALL set_next_gsto_no(-7)", 1210, false},
 		{"gsto_no 2^63", "CALL set_next_gsto_no(9223372036854775808)", 1210, false},
@@ -65,12 +63,16 @@ func TestHostileInput(t *testing.T) {
 		{"identity range negative", "CALL identity_range_manage('t', 'auto', -10, 100, 80)", 1210, false},
 		{"identity range threshold 0", "CALL identity_range_manage('t', 'auto', 100, 100, 0)", 1210, false},
 		{"filenode 0", "CALL fault_filenode('h.t', 0)", 1210, false},
-		// NULL arguments.
+		// NULL arguments: 1210 before the procedure runs (go-mysql-server
+		// would hand it 0 or '', which each then failed on its own check).
 		{"recovery_mode NULL", "CALL recovery_mode(NULL)", 1210, false},
 		{"procedure_manager NULL", "CALL procedure_manager(NULL)", 1210, false},
-		{"checkident NULL", "CALL checkident(NULL)", 1146, false},
-		{"vacuum_full NULL", "CALL vacuum_full(NULL)", 1146, false},
-		{"node_offline NULL", "CALL node_offline(NULL)", 30011, false},
+		{"checkident NULL", "CALL checkident(NULL)", 1210, false},
+		{"checkident NULL reseed value", "CALL checkident('t', 'RESEED', NULL)", 1210, false},
+		{"vacuum_full NULL", "CALL vacuum_full(NULL)", 1210, false},
+		{"node_offline NULL", "CALL node_offline(NULL)", 1210, false},
+		{"node_online NULL expression", "CALL node_online(1 + NULL)", 1210, false},
+		{"node_drop unset variable", "CALL node_drop(@never_set)", 1210, false},
 		{"backup NULL dir", "CALL backup_database('h', NULL)", 1210, false},
 		{"restore NULL dir", "CALL restore_backup(NULL)", 1210, false},
 		// Unknown tables, databases, nodes.
@@ -180,4 +182,30 @@ func shorten(err error) string {
 		s = s[:300] + "..."
 	}
 	return s
+}
+
+// A NULL reaches no admin procedure: as a literal, an expression, an unset
+// user variable or a bound parameter of a server-side prepared statement,
+// it gets 1210 naming the procedure and the argument, and nothing changes.
+func TestNullProcedureArgs(t *testing.T) {
+	in := servertest.Start(t)
+	db := openDB(t, in.RootDSN(""))
+	ctx := context.Background()
+	for _, tc := range []struct {
+		query string
+		args  []any
+		want  string
+	}{
+		{"CALL node_offline(?)", []any{nil}, "Incorrect arguments to node_offline: argument 1 is NULL"},
+		{"CALL checkident(?, 'RESEED', ?)", []any{"t", nil}, "Incorrect arguments to checkident: argument 3 is NULL"},
+		{"CALL set_next_table_id(NULL)", nil, "Incorrect arguments to set_next_table_id: argument 1 is NULL"},
+	} {
+		_, err := db.ExecContext(ctx, tc.query, tc.args...)
+		if n, state := errno(err); n != 1210 || state != "HY000" || !strings.Contains(fmt.Sprint(err), tc.want) {
+			t.Errorf("%s %v: got %v (%d/%s), want 1210 %q", tc.query, tc.args, err, n, state, tc.want)
+		}
+	}
+	if got := one(t, conn(t, db), "SELECT GROUP_CONCAT(NODE_STATE) FROM SYSTEM.SYS_CLUSTERS"); strings.Contains(strings.ToLower(got), "offline") {
+		t.Errorf("a node went offline: %s", got)
+	}
 }

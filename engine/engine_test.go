@@ -346,6 +346,53 @@ func TestApplyEditsAtomic(t *testing.T) {
 	}
 }
 
+// A delete that carries the row as read commits only while the row is
+// stored with that value; otherwise the whole batch fails with
+// *RowChangedError and nothing of it is applied.
+func TestApplyEditsRowChanged(t *testing.T) {
+	ctx := context.Background()
+	e := open(t, mem.New())
+	mustDB(t, e, "db")
+	tb := mustCreate(t, e, "db", "t")
+	k := func(i int64) []byte { b, _ := AppendTuple(nil, i); return b }
+	row := func(i, v int64) []byte { b, _ := AppendTuple(nil, i, v); return b }
+	if err := e.ApplyEdits(ctx, tb.ID, false, []RowEdit{{Op: OpInsert, Key: k(1), Value: row(1, 10)}}); err != nil {
+		t.Fatal(err)
+	}
+	update := func(from, to int64) error { // UPDATE t SET v = to WHERE k = 1, having read v = from; and an insert of k = to
+		return e.ApplyEdits(ctx, tb.ID, false, []RowEdit{
+			{Op: OpInsert, Key: k(to), Value: row(to, 0)},
+			{Op: OpDelete, Key: k(1), Value: row(1, from)},
+			{Op: OpInsert, Key: k(1), Value: row(1, to)},
+		})
+	}
+	var changed *RowChangedError
+	if err := update(11, 12); !errors.As(err, &changed) || changed.Edit != 1 || !errors.Is(err, ErrRowChanged) {
+		t.Fatalf("update from a stale read: %v, want RowChangedError at edit 1", err)
+	}
+	if v, _ := e.GetRow(ctx, tb.ID, k(12)); v != nil {
+		t.Fatal("half of a failed statement is visible")
+	}
+	if err := update(10, 11); err != nil {
+		t.Fatalf("update from the stored value: %v", err)
+	}
+	if v, _ := e.GetRow(ctx, tb.ID, k(1)); !bytes.Equal(v, row(1, 11)) {
+		t.Fatalf("row after update = %x", v)
+	}
+	// Deleted by another statement: a delete (or update) that read it fails.
+	if err := e.ApplyEdits(ctx, tb.ID, false, []RowEdit{{Op: OpDelete, Key: k(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := update(11, 13); !errors.As(err, &changed) {
+		t.Fatalf("update of a deleted row: %v, want RowChangedError", err)
+	}
+	// Keyless: the key is the row; one matching row must still be there.
+	bag := mustCreate(t, e, "db", "bag")
+	if err := e.ApplyEdits(ctx, bag.ID, true, []RowEdit{{Op: OpDelete, Key: row(0, 1), Value: row(0, 1)}}); !errors.As(err, &changed) {
+		t.Fatalf("keyless delete of a missing row: %v, want RowChangedError", err)
+	}
+}
+
 func TestMain(m *testing.M) {
 	logrus.SetOutput(bytes.NewBuffer(nil))
 	m.Run()

@@ -17,6 +17,7 @@ var (
 	ErrSequenceExhausted = errors.New("sequence exhausted")
 	ErrNoSuchSequence    = errors.New("unknown sequence")
 	ErrDuplicateKey      = errors.New("duplicate key")
+	ErrRowChanged        = errors.New("row changed by another statement")
 	ErrReadOnlyDatabase  = errors.New("read-only system database")
 	ErrTargetNotClean    = errors.New("target not clean")
 	ErrBadSnapshot       = errors.New("invalid metadata snapshot")

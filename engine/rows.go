@@ -62,8 +62,12 @@ const (
 // encoded full row and the engine appends a hidden row id on insert and
 // deletes one matching row on delete.
 type RowEdit struct {
-	Op    Op
-	Key   []byte
+	Op  Op
+	Key []byte
+	// Value is an insert's row. A delete's Value, when set, is the row as
+	// the statement read it: the delete (an UPDATE's first half, say) fails
+	// with *RowChangedError unless the row is still stored with exactly
+	// that value, so a concurrent change is never overwritten unseen.
 	Value []byte
 	// Unique holds the encoded key of the row in each unique index, by index
 	// position in Table.Indexes; a nil entry is not checked (NULL parts).
@@ -80,6 +84,15 @@ type DuplicateKeyError struct {
 
 func (e *DuplicateKeyError) Error() string { return ErrDuplicateKey.Error() }
 func (e *DuplicateKeyError) Unwrap() error { return ErrDuplicateKey }
+
+// RowChangedError says which delete of a batch found its row changed or
+// gone since the statement read it.
+type RowChangedError struct {
+	Edit int // position in the batch
+}
+
+func (e *RowChangedError) Error() string { return ErrRowChanged.Error() }
+func (e *RowChangedError) Unwrap() error { return ErrRowChanged }
 
 // ApplyEdits commits one statement's edits to table id as one transaction,
 // all or nothing, together with the table's row count and its stores'
@@ -170,9 +183,12 @@ func applyEdits(tx store.Tx, id uint64, keyless bool, edits []RowEdit) (map[int]
 				s.Rows++
 				deltas[ed.Part]++
 			case OpDelete:
-				found, err := deleteRow(tx, id, keyless, ed.Key)
+				found, err := deleteRow(tx, id, keyless, ed.Key, ed.Value)
 				if err != nil {
 					return err
+				}
+				if !found && ed.Value != nil {
+					return &RowChangedError{Edit: i}
 				}
 				if !found {
 					continue
@@ -193,12 +209,12 @@ func applyEdits(tx store.Tx, id uint64, keyless bool, edits []RowEdit) (map[int]
 	return deltas, err
 }
 
-// deleteRow deletes the row with key, or for a keyless table one row whose
-// encoded values are key.
-func deleteRow(tx store.Tx, id uint64, keyless bool, key []byte) (bool, error) {
+// deleteRow deletes the row with key (if want is set, only while its value
+// is want), or for a keyless table one row whose encoded values are key.
+func deleteRow(tx store.Tx, id uint64, keyless bool, key, want []byte) (bool, error) {
 	if !keyless {
 		old, err := tx.Get(rowKey(id, key))
-		if err != nil || old == nil {
+		if err != nil || old == nil || (want != nil && !bytes.Equal(old, want)) {
 			return false, err
 		}
 		return true, tx.Delete(rowKey(id, key))

@@ -92,12 +92,23 @@ func (e *editor) Close(*sql.Context) error { return nil }
 func (e *editor) apply(ctx *sql.Context) error {
 	for attempt := 0; ; attempt++ {
 		err := e.t.eng.ApplyEdits(ctx, e.t.t.ID, e.t.ts.keyless, e.edits)
+		if errors.Is(err, engine.ErrRowChanged) {
+			// A row this statement read was changed or deleted since.
+			sessionOf(ctx).lostRace = ctx.Pid()
+			return errLockConflict
+		}
 		var dup *engine.DuplicateKeyError
 		if !errors.As(err, &dup) {
+			if err == nil && len(e.edits) > 0 {
+				sessionOf(ctx).committed = ctx.Pid()
+			}
 			return err
 		}
 		ed := e.edits[dup.Edit]
 		if dup.Index != -1 || !e.replacing[dup.Edit] || len(ed.Unique) > 0 || attempt == 10 {
+			// Every key was looked for as its row arrived, so the key was
+			// committed by another connection since.
+			sessionOf(ctx).lostRace = ctx.Pid()
 			return e.dupError(e.rows[dup.Edit], dup.Index)
 		}
 		v, err := e.t.eng.GetRow(ctx, e.t.t.ID, ed.Key)
@@ -115,7 +126,7 @@ func (e *editor) apply(ctx *sql.Context) error {
 		if err != nil {
 			return err
 		}
-		e.edits = slices.Insert(e.edits, dup.Edit, engine.RowEdit{Op: engine.OpDelete, Key: ed.Key, Part: part})
+		e.edits = slices.Insert(e.edits, dup.Edit, engine.RowEdit{Op: engine.OpDelete, Key: ed.Key, Value: v, Part: part})
 		e.rows = slices.Insert(e.rows, dup.Edit, old)
 		shifted := make(map[int]bool, len(e.replacing))
 		for i := range e.replacing {
@@ -141,6 +152,12 @@ func (e *editor) dupKey(row sql.Row, index int) string {
 	}
 	return fmt.Sprintf("'%s' for key '%s.%s'", formatKey(row, cols), e.t.t.Name, name)
 }
+
+// errLockConflict is what a statement gets when a row it read kept being
+// changed by other connections, retry after retry: MySQL's answer to a
+// statement that cannot get its row lock (ER_LOCK_DEADLOCK), which clients
+// retry.
+var errLockConflict = mysql.NewSQLError(erLockDeadlock, "40001", "Deadlock found when trying to get lock; try restarting transaction")
 
 func (e *editor) dupError(row sql.Row, index int) error {
 	return mysql.NewSQLError(erDupEntry, "23000", "Duplicate entry %s", e.dupKey(row, index))
@@ -274,7 +291,14 @@ func (e *editor) Delete(ctx *sql.Context, row sql.Row) error {
 	if err != nil {
 		return err
 	}
-	e.edits = append(e.edits, engine.RowEdit{Op: engine.OpDelete, Key: key, Unique: unique, Part: part})
+	// The row as read: the commit fails if another statement changed it.
+	read := key
+	if !e.t.ts.keyless {
+		if read, err = encodeValues(ctx, e.t.ts.sch.Schema, row, allColumns(len(row))); err != nil {
+			return err
+		}
+	}
+	e.edits = append(e.edits, engine.RowEdit{Op: engine.OpDelete, Key: key, Value: read, Unique: unique, Part: part})
 	e.rows = append(e.rows, row)
 	e.mark(key, unique, false)
 	return nil

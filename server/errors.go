@@ -54,6 +54,7 @@ const (
 // MySQL's own numbers used here.
 const (
 	erDupEntry            = 1062
+	erLockDeadlock        = 1213
 	erNoSuchTable         = 1146
 	erBadDB               = 1049
 	erTableExists         = 1050

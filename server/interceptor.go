@@ -30,14 +30,43 @@ func (i *interceptor) Query(ctx context.Context, chain gms.Chain, c *mysql.Conn,
 		return i.fix(c, err)
 	}
 	q, cb := rewrite(query), i.wrap(ctx, c, query, callback)
-	handled, err := i.s.fast.run(ctx, c, q, nil, cb)
-	if !handled {
-		err = chain.ComQuery(ctx, c, q, cb)
-	}
+	err := i.retryLostRace(c, func() error {
+		handled, err := i.s.fast.run(ctx, c, q, nil, cb)
+		if !handled {
+			err = chain.ComQuery(ctx, c, q, cb)
+		}
+		return err
+	})
 	err = i.fix(c, err)
 	i.s.logSlow(c, query, start, err)
 	return err
 }
+
+// retryLostRace runs a statement again when its commit found that another
+// connection, since the statement read, committed a key it inserts or
+// changed a row it updates or deletes, and nothing of the statement was
+// committed. MySQL's statement would have waited for the other one's row
+// lock and then seen its row: ON DUPLICATE KEY UPDATE updates it, INSERT
+// IGNORE skips it, a plain INSERT gets 1062 from its own look-up, and an
+// UPDATE computes from the new value. Runs after the first take turns
+// (retryMu), so statements fighting over one row finish one by one; after
+// maxRetries the client gets 1213, as from a deadlock.
+func (i *interceptor) retryLostRace(c *mysql.Conn, run func() error) error {
+	err := run()
+	if err == nil || !i.s.lostRace(c) {
+		return err
+	}
+	i.s.retryMu.Lock()
+	defer i.s.retryMu.Unlock()
+	for attempt := 1; attempt < maxRetries; attempt++ {
+		if err = run(); err == nil || !i.s.lostRace(c) {
+			return err
+		}
+	}
+	return err
+}
+
+const maxRetries = 20
 
 func (i *interceptor) fix(c *mysql.Conn, err error) error {
 	if err == nil {
@@ -71,7 +100,10 @@ func (i *interceptor) MultiQuery(ctx context.Context, chain gms.Chain, c *mysql.
 		handled, err = i.s.fast.run(ctx, c, single, nil, cb)
 	}
 	if !handled {
-		rest, err = chain.ComMultiQuery(ctx, c, q, cb)
+		err = i.retryLostRace(c, func() (err error) {
+			rest, err = chain.ComMultiQuery(ctx, c, q, cb)
+			return err
+		})
 	}
 	err = i.fix(c, err)
 	i.s.logSlow(c, strings.TrimSuffix(query, rest), start, err)
@@ -92,12 +124,14 @@ func (i *interceptor) Prepare(ctx context.Context, chain gms.Chain, c *mysql.Con
 }
 
 func (i *interceptor) StmtExecute(ctx context.Context, chain gms.Chain, c *mysql.Conn, prepare *mysql.PrepareData, callback func(*sqltypes.Result) error) error {
-	if handled, err := i.s.fast.run(ctx, c, prepare.PrepareStmt, prepare.BindVars, func(r *sqltypes.Result, _ bool) error {
-		return callback(r)
-	}); handled {
-		return i.fix(c, err)
-	}
-	return i.fix(c, chain.ComStmtExecute(ctx, c, prepare, callback))
+	return i.fix(c, i.retryLostRace(c, func() error {
+		if handled, err := i.s.fast.run(ctx, c, prepare.PrepareStmt, prepare.BindVars, func(r *sqltypes.Result, _ bool) error {
+			return callback(r)
+		}); handled {
+			return err
+		}
+		return chain.ComStmtExecute(ctx, c, prepare, callback)
+	}))
 }
 
 // wrap adds the partition clause to SHOW CREATE TABLE of a partitioned

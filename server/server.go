@@ -128,6 +128,8 @@ type Server struct {
 	schemas schemaCache
 	stats   *wireStats
 	fast    *fastPath
+	// retryMu makes statements run again after a lost race take turns.
+	retryMu sync.Mutex
 
 	mysqlLn, httpLn net.Listener
 	mysqlSrv        *gms.Server
@@ -155,7 +157,7 @@ func New(cfg Config, eng *engine.Engine, log *logrus.Logger) (*Server, error) {
 	for _, p := range append(append(append(s.procedures(), s.pgProcedures()...), s.identityProcedures()...), s.restoreProcedures()...) {
 		s.procs.Register(p)
 	}
-	a := analyzer.NewBuilder(&provider{s}).AddOverrides(sql.EngineOverrides{
+	a := analyzer.NewBuilder(&provider{s}).AddPostAnalyzeRule(rejectNullArgsID, rejectNullArgs).AddOverrides(sql.EngineOverrides{
 		Hooks: sql.ExecutionHooks{CreateTable: sql.CreateTable{PreSQLExecution: rememberCreate}},
 	}).Build()
 	s.gms = sqle.New(a, &sqle.Config{})

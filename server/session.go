@@ -29,6 +29,11 @@ type session struct {
 	lastIdentity *int64
 	// listed is the State the statement's last table listing came from.
 	listed listedState
+	// lostRace is the statement (pid) whose commit found a key another
+	// connection committed after the statement looked for it; committed is
+	// the last statement in which an edit committed. A statement that lost
+	// a race and committed nothing is run again (interceptor.retryLostRace).
+	lostRace, committed uint64
 }
 
 // listedState is the State a statement (pid) listed tables from, or the
@@ -56,6 +61,26 @@ func (s *session) listedTable(ctx *sql.Context, db, name string) *engine.Table {
 		return nil
 	}
 	return s.listed.state.Table(db, name)
+}
+
+// lostRace reports, once, whether c's last statement lost a race for a key
+// and committed nothing (see interceptor.retryLostRace).
+func (s *Server) lostRace(c *mysql.Conn) bool {
+	lost := false
+	if s.mysqlSrv == nil {
+		return false
+	}
+	_ = s.mysqlSrv.SessionManager().Iter(func(ss sql.Session) (bool, error) {
+		if ss.ID() != c.ConnectionID {
+			return false, nil
+		}
+		if se, ok := ss.(*session); ok {
+			lost = se.lostRace > se.committed
+			se.lostRace = 0
+		}
+		return true, nil
+	})
+	return lost
 }
 
 func newSession(base *sql.BaseSession) *session {
