@@ -308,31 +308,14 @@ func TestConcurrentReplace(t *testing.T) {
 	setup := openDB(t, in.RootDSN(""))
 	clMustExec(t, setup, "CREATE DATABASE rp")
 	clMustExec(t, setup, "CREATE TABLE rp.kv (k INT PRIMARY KEY, v VARCHAR(20), p INT) PARTITION BY HASH(p) PARTITIONS 3")
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			db, err := sql.Open("mysql", in.RootDSN("rp"))
-			if err != nil {
-				errs <- err
-				return
+	concurrently(t, in.RootDSN("rp"), 16, func(db *sql.DB, w int) error {
+		for i := 0; i < 150; i++ {
+			if _, err := db.Exec("REPLACE INTO kv (k, v, p) VALUES (?, ?, ?)", i%3, fmt.Sprintf("w%d-%d", w, i), w+i); err != nil {
+				return err
 			}
-			defer db.Close()
-			for i := 0; i < 150; i++ {
-				if _, err := db.Exec("REPLACE INTO kv (k, v, p) VALUES (?, ?, ?)", i%3, fmt.Sprintf("w%d-%d", w, i), w+i); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+		}
+		return nil
+	})
 	db := openDB(t, in.RootDSN("rp"))
 	var n, rows int64
 	if err := db.QueryRow("SELECT COUNT(*) FROM kv").Scan(&n); err != nil || n != 3 {
@@ -353,36 +336,19 @@ func TestConcurrentUpsert(t *testing.T) {
 	clMustExec(t, setup, "CREATE DATABASE up")
 	clMustExec(t, setup, "CREATE TABLE up.kv (k INT PRIMARY KEY, n INT)")
 	const workers, rounds = 12, 60
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			db, err := sql.Open("mysql", in.RootDSN("up"))
-			if err != nil {
-				errs <- err
-				return
+	concurrently(t, in.RootDSN("up"), workers, func(db *sql.DB, w int) error {
+		for i := 0; i < rounds; i++ {
+			// A fresh key each round, so every worker races for its insert.
+			stmt := "INSERT INTO kv (k, n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1"
+			if w%3 == 0 {
+				stmt = "INSERT IGNORE INTO kv (k, n) VALUES (?, 1)"
 			}
-			defer db.Close()
-			for i := 0; i < rounds; i++ {
-				// A fresh key each round, so every worker races for its insert.
-				stmt := "INSERT INTO kv (k, n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1"
-				if w%3 == 0 {
-					stmt = "INSERT IGNORE INTO kv (k, n) VALUES (?, 1)"
-				}
-				if _, err := db.Exec(stmt, i); err != nil {
-					errs <- fmt.Errorf("worker %d round %d: %w", w, i, err)
-					return
-				}
+			if _, err := db.Exec(stmt, i); err != nil {
+				return fmt.Errorf("round %d: %w", i, err)
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+		}
+		return nil
+	})
 	db := openDB(t, in.RootDSN("up"))
 	var keys int64
 	if err := db.QueryRow("SELECT COUNT(*) FROM kv").Scan(&keys); err != nil || keys != rounds {
@@ -403,42 +369,25 @@ func TestConcurrentUpdatesNotLost(t *testing.T) {
 	clMustExec(t, setup, "INSERT INTO lu.kv VALUES (5, 0, 'doomed')")
 	clMustExec(t, setup, "INSERT INTO lu.bag VALUES (0)")
 	const workers, rounds = 8, 60
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			db, err := sql.Open("mysql", in.RootDSN("lu"))
-			if err != nil {
-				errs <- err
-				return
+	concurrently(t, in.RootDSN("lu"), workers, func(db *sql.DB, w int) error {
+		for i := 0; i < rounds; i++ {
+			stmts := []string{
+				"INSERT INTO kv (k, n) VALUES (0, 1) ON DUPLICATE KEY UPDATE n = n + 1",
+				"UPDATE kv SET n = n + 1 WHERE k = 0",
+				"UPDATE bag SET n = n + 1",
+				"UPDATE kv SET n = n + 1 WHERE k = 5",
 			}
-			defer db.Close()
-			for i := 0; i < rounds; i++ {
-				stmts := []string{
-					"INSERT INTO kv (k, n) VALUES (0, 1) ON DUPLICATE KEY UPDATE n = n + 1",
-					"UPDATE kv SET n = n + 1 WHERE k = 0",
-					"UPDATE bag SET n = n + 1",
-					"UPDATE kv SET n = n + 1 WHERE k = 5",
-				}
-				if w == 0 && i == rounds/2 {
-					stmts = append(stmts, "DELETE FROM kv WHERE k = 5")
-				}
-				for _, s := range stmts {
-					if _, err := db.Exec(s); err != nil {
-						errs <- fmt.Errorf("worker %d round %d: %s: %w", w, i, s, err)
-						return
-					}
+			if w == 0 && i == rounds/2 {
+				stmts = append(stmts, "DELETE FROM kv WHERE k = 5")
+			}
+			for _, s := range stmts {
+				if _, err := db.Exec(s); err != nil {
+					return fmt.Errorf("round %d: %s: %w", i, s, err)
 				}
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+		}
+		return nil
+	})
 	var n, bag, doomed int
 	if err := setup.QueryRow("SELECT n FROM lu.kv WHERE k = 0").Scan(&n); err != nil || n != 2*workers*rounds {
 		t.Errorf("n = %d (%v), want %d", n, err, 2*workers*rounds)
@@ -474,5 +423,33 @@ func TestUpdateEveryTypeNoConflict(t *testing.T) {
 	var n int
 	if err := db.QueryRow("SELECT SUM(n) FROM ty.t").Scan(&n); err != nil || n != 6 {
 		t.Fatalf("SUM(n) = %d (%v), want 6", n, err)
+	}
+}
+
+// concurrently runs work on n connections to dsn at once, each with its
+// own *sql.DB, and fails t with every error they return.
+func concurrently(t *testing.T, dsn string, n int, work func(db *sql.DB, w int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db, err := sql.Open("mysql", dsn)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer db.Close()
+			if err := work(db, w); err != nil {
+				errs <- fmt.Errorf("connection %d: %w", w, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
