@@ -43,6 +43,8 @@ type fastPath struct {
 	mu     sync.Mutex
 	shapes map[string]*fastShape // by statement text; nil: not a fast statement
 	fields map[fieldsKey][]*querypb.Field
+	// inserts: INSERT targets by table version and column list; nil: not fast
+	inserts map[insertKey]*insertTarget
 }
 
 // fastShapesMax bounds the cache of parsed statements (literal point selects
@@ -81,6 +83,9 @@ func (f *fastPath) option(e *sqle.Engine, sm *gms.SessionManager, h mysql.Handle
 func (f *fastPath) run(ctx context.Context, c *mysql.Conn, query string, binds map[string]*querypb.BindVariable, callback func(*sqltypes.Result, bool) error) (handled bool, err error) {
 	if f == nil || f.h == nil {
 		return false, nil
+	}
+	if isInsert(query) {
+		return f.runInsert(ctx, c, query, binds, callback)
 	}
 	shape := f.shape(query)
 	if shape == nil {
