@@ -137,6 +137,7 @@ func (f *fastPath) planInsert(ctx *sql.Context, query string, binds map[string]*
 	}
 	noAutoOnZero := sql.LoadSqlMode(ctx).ModeEnabled(sql.NoAutoValueOnZero)
 	b := planbuilder.New(ctx, nil, nil)
+	args := 0
 	for r, tuple := range values {
 		if len(tuple) != len(tg.pos) {
 			return nil
@@ -144,6 +145,9 @@ func (f *fastPath) planInsert(ctx *sql.Context, query string, binds map[string]*
 		row := make(sql.Row, len(tg.sch))
 		copy(row, tg.fill)
 		for i, e := range tuple {
+			if v, ok := e.(*sqlparser.SQLVal); ok && v.Type == sqlparser.ValArg {
+				args++
+			}
 			lit := literal(b, e, binds)
 			if lit == nil {
 				return nil
@@ -180,6 +184,9 @@ func (f *fastPath) planInsert(ctx *sql.Context, query string, binds map[string]*
 		}
 		n.rows[r] = row
 	}
+	if args != len(binds) {
+		return nil // values bound but not used: the planner refuses them
+	}
 	return n
 }
 
@@ -192,6 +199,7 @@ func literal(b *planbuilder.Builder, e sqlparser.Expr, binds map[string]*querypb
 	case *sqlparser.SQLVal:
 		switch v.Type {
 		case sqlparser.ValArg:
+			// As the handler binds a prepared statement's values.
 			bv, ok := binds[strings.TrimPrefix(string(v.Val), ":")]
 			if !ok {
 				return nil
@@ -202,9 +210,6 @@ func literal(b *planbuilder.Builder, e sqlparser.Expr, binds map[string]*querypb
 			}
 			ex, err := sqlparser.ExprFromValue(val)
 			if err != nil {
-				return nil
-			}
-			if _, isArg := ex.(*sqlparser.SQLVal); isArg && ex.(*sqlparser.SQLVal).Type == sqlparser.ValArg {
 				return nil
 			}
 			return literal(b, ex, nil)

@@ -154,10 +154,27 @@ func TestFastInsertMatchesPlanner(t *testing.T) {
 		{"INSERT INTO dt VALUES (2, 'bad', NULL, NULL, NULL)", false},
 		{"INSERT INTO dt VALUES (3, NULL, NULL, 1e3, 2)", true},
 		{"INSERT INTO dt VALUES (4, NULL, NULL, NULL, 'z')", false},
+		{"INSERT INTO fa.t (v) VALUES ('qual')", true},
+		{`INSERT INTO t (v) VALUES ("dq")`, true},
+		{"SET sql_mode = concat(@@sql_mode, ',NO_AUTO_VALUE_ON_ZERO')", false},
+		{"INSERT INTO t (id, v) VALUES (0, 'zero')", true},
+		{"INSERT INTO t (id, v) VALUES (0, 'zero2')", true},
+		{"SET sql_mode = concat(@@sql_mode, ',ANSI_QUOTES')", false},
+		{`INSERT INTO t (v) VALUES ("dq")`, false},
+		{"SET sql_mode = DEFAULT", false},
 		{"INSERT INTO t (v) VALUES ('last')", true},
 	} {
+		if strings.HasPrefix(c.q, "SET") {
+			for _, conn := range []*mysql.Conn{fa, pl} {
+				if _, err := conn.ExecuteFetch(c.q, 1, false); err != nil {
+					t.Fatalf("%s: %v", c.q, err)
+				}
+			}
+			continue
+		}
 		planner := strings.Replace(c.q, "INSERT", "INSERT /* planner */", 1)
 		planner = strings.Replace(planner, "insert", "insert /* planner */", 1)
+		planner = strings.Replace(planner, "INTO fa.", "INTO pl.", 1)
 		before := fastCount(t, in)
 		want := runInsert(t, pl, planner)
 		if n := fastCount(t, in); n != before {

@@ -22,7 +22,7 @@ import (
 	"github.com/sysemu/sysemu/engine"
 )
 
-// fastPath plans the two statements that clients repeat most without
+// fastPath plans the statements that clients repeat most without
 // go-mysql-server's planbuilder and analyzer, which cost more than the rest
 // of such a statement together (the analyzer builds a whole session's
 // variable maps for every SELECT without FROM):
@@ -30,6 +30,8 @@ import (
 //   - SELECT of sysemu's niladic admin functions: SELECT next_table_id()
 //   - SELECT of plain columns (or *) of one user table by its whole integer
 //     primary key: SELECT c FROM t WHERE id = ? (prepared or literal)
+//   - INSERT INTO t [(columns)] VALUES (...), ... of literal or bound
+//     values into a user table (fastinsert.go)
 //
 // Anything else, or anything it cannot settle (an unknown name, a column
 // written in another case, a value that does not convert, a user without
