@@ -163,6 +163,8 @@ func TestFastInsertMatchesPlanner(t *testing.T) {
 		{`INSERT INTO t (v) VALUES ("dq")`, false},
 		{"SET sql_mode = DEFAULT", false},
 		{"INSERT INTO t (v) VALUES ('last')", true},
+		{"INSERT INTO t (v) VALUES " + strings.Repeat("('many'), ", 149) + "('many')", true},
+		{"INSERT INTO t (id, v) VALUES " + strings.Repeat("(NULL, 'dup'), ", 149) + "(1, 'dup')", true},
 	} {
 		if strings.HasPrefix(c.q, "SET") {
 			for _, conn := range []*mysql.Conn{fa, pl} {
