@@ -165,6 +165,9 @@ func (f *fastPath) planInsert(ctx *sql.Context, query string, binds map[string]*
 	}
 	noAutoOnZero := sql.LoadSqlMode(ctx).ModeEnabled(sql.NoAutoValueOnZero)
 	b := planbuilder.New(ctx, nil, nil)
+	// A conversion that warns goes to the planner, which converts after
+	// clearing the previous statement's warnings and so keeps the warning.
+	warnings := ctx.WarningCount()
 	args := 0
 	for r, tuple := range values {
 		if len(tuple) != len(tg.pos) {
@@ -214,6 +217,9 @@ func (f *fastPath) planInsert(ctx *sql.Context, query string, binds map[string]*
 	}
 	if args != len(binds) {
 		return nil // values bound but not used: the planner refuses them
+	}
+	if ctx.WarningCount() != warnings {
+		return nil
 	}
 	return n
 }
