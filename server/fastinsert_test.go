@@ -79,6 +79,8 @@ func TestFastInsertMatchesPlanner(t *testing.T) {
 		"CREATE TABLE nokey (x INT, y VARCHAR(5))",
 		"CREATE TABLE nn (a INT PRIMARY KEY, b INT NOT NULL)",
 		"CREATE TABLE dt (a INT PRIMARY KEY, ts DATETIME, dd DATE, f DOUBLE, e ENUM('x','y'))",
+		"CREATE TABLE en (a INT PRIMARY KEY, e ENUM('x','y') NOT NULL, s SET('p','q') NOT NULL DEFAULT 'q')",
+		"CREATE TABLE pt (id BIGINT PRIMARY KEY AUTO_INCREMENT, v INT) PARTITION BY HASH(id) PARTITIONS 4",
 	}
 	for _, db := range []string{"fa", "pl"} {
 		if _, err := root.Exec("CREATE DATABASE " + db); err != nil {
@@ -154,6 +156,11 @@ func TestFastInsertMatchesPlanner(t *testing.T) {
 		{"INSERT INTO dt VALUES (2, 'bad', NULL, NULL, NULL)", false},
 		{"INSERT INTO dt VALUES (3, NULL, NULL, 1e3, 2)", true},
 		{"INSERT INTO dt VALUES (4, NULL, NULL, NULL, 'z')", false},
+		{"INSERT INTO en (a) VALUES (1)", false},
+		{"INSERT INTO en (a, e) VALUES (2, 'y'), (3, 1)", true},
+		{"INSERT INTO en (a, e, s) VALUES (4, 'x', 'p,q')", true},
+		{"INSERT INTO pt (v) VALUES (1), (2), (3), (4), (5)", true},
+		{"INSERT INTO pt (id, v) VALUES (10, 10), (NULL, 11)", true},
 		{"INSERT INTO fa.t (v) VALUES ('qual')", true},
 		{`INSERT INTO t (v) VALUES ("dq")`, true},
 		{"SET sql_mode = concat(@@sql_mode, ',NO_AUTO_VALUE_ON_ZERO')", false},
@@ -192,7 +199,7 @@ func TestFastInsertMatchesPlanner(t *testing.T) {
 		}
 		t.Logf("%s: %v", c.q, got)
 	}
-	for _, table := range []string{"t", "k", "small", "nokey", "nn", "dt"} {
+	for _, table := range []string{"t", "k", "small", "nokey", "nn", "dt", "en", "pt"} {
 		if got, want := dumpRows(t, fa, table), dumpRows(t, pl, table); got != want {
 			t.Errorf("%s rows:\n fast:    %s\n planner: %s", table, got, want)
 		}
