@@ -22,7 +22,7 @@ import (
 	"github.com/sysemu/sysemu/engine"
 )
 
-// fastPath plans the two statements that clients repeat most without
+// fastPath plans the statements that clients repeat most without
 // go-mysql-server's planbuilder and analyzer, which cost more than the rest
 // of such a statement together (the analyzer builds a whole session's
 // variable maps for every SELECT without FROM):
@@ -30,6 +30,8 @@ import (
 //   - SELECT of sysemu's niladic admin functions: SELECT next_table_id()
 //   - SELECT of plain columns (or *) of one user table by its whole integer
 //     primary key: SELECT c FROM t WHERE id = ? (prepared or literal)
+//   - INSERT INTO t [(columns)] VALUES (...), ... of literal or bound
+//     values into a user table (fastinsert.go)
 //
 // Anything else, or anything it cannot settle (an unknown name, a column
 // written in another case, a value that does not convert, a user without
@@ -43,6 +45,8 @@ type fastPath struct {
 	mu     sync.Mutex
 	shapes map[string]*fastShape // by statement text; nil: not a fast statement
 	fields map[fieldsKey][]*querypb.Field
+	// inserts: INSERT targets by table version and column list; nil: not fast
+	inserts map[insertKey]*insertTarget
 }
 
 // fastShapesMax bounds the cache of parsed statements (literal point selects
@@ -81,6 +85,9 @@ func (f *fastPath) option(e *sqle.Engine, sm *gms.SessionManager, h mysql.Handle
 func (f *fastPath) run(ctx context.Context, c *mysql.Conn, query string, binds map[string]*querypb.BindVariable, callback func(*sqltypes.Result, bool) error) (handled bool, err error) {
 	if f == nil || f.h == nil {
 		return false, nil
+	}
+	if isInsert(query) {
+		return f.runInsert(ctx, c, query, binds, callback)
 	}
 	shape := f.shape(query)
 	if shape == nil {
