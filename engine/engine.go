@@ -177,7 +177,7 @@ func (e *Engine) load(tx store.Tx, p *Profile) (*State, error) {
 	}
 	err = scanJSON(tx, dbPrefix, func(d *Database) { s.dbs.ReplaceOrInsert(d) })
 	if err == nil {
-		err = scanJSON(tx, tablePrefix, func(t *Table) { s.putTable(t) })
+		err = scanTables(tx, s.putTable)
 	}
 	if err == nil {
 		err = scanJSON(tx, eventPrefix, func(ev *Event) { s.events.ReplaceOrInsert(ev) })
