@@ -16,30 +16,31 @@ import (
 //
 //   - JSON, the form before format 1: it starts with '{'. It is still read;
 //     Open rewrites such records in the binary form (convertTables).
+//
 //   - tableFormat1 followed by the table's fields in this order:
 //
-//	ID, DatabaseID         uvarint
-//	Database, Name, Type   str
-//	schema                 uvarint byte length, then:
-//	  Columns              list of: Name str, Type str, flags byte
-//	                       (1 Nullable, 2 AutoIncrement, 4 Default set),
-//	                       Default str (only with flag 4), Comment str
-//	  PrimaryKey           list of str
-//	  Indexes              list of: Name str, Columns (list of: Name str,
-//	                       Length varint), Unique bool, Comment str
-//	Partition              bool present, then: Type str, Linear bool, Expr str,
-//	                       Columns (list of str), Count varint,
-//	                       Definitions (list of: Name str, Values str), Clause str
-//	Comment, Collation     str
-//	Created                varint Unix seconds, uvarint nanoseconds (read as UTC)
-//	CopyNum                varint
-//	Stores                 list of: No uvarint, Kind byte, Part, Head, Next
-//	                       uvarint, Copies byte, Nodes 3 uvarint, StoreNos 3
-//	                       uvarint, Epoch uvarint
-//	FileNode               uvarint
-//	Identity               bool present, then: Column str, Type str, Seed,
-//	                       Incr, Max varint
-//	IdentityGen            uvarint
+//     ID, DatabaseID         uvarint
+//     Database, Name, Type   str
+//     schema                 uvarint byte length, then:
+//     Columns              list of: Name str, Type str, flags byte
+//     (1 Nullable, 2 AutoIncrement, 4 Default set),
+//     Default str (only with flag 4), Comment str
+//     PrimaryKey           list of str
+//     Indexes              list of: Name str, Columns (list of: Name str,
+//     Length varint), Unique bool, Comment str
+//     Partition              bool present, then: Type str, Linear bool, Expr str,
+//     Columns (list of str), Count varint,
+//     Definitions (list of: Name str, Values str), Clause str
+//     Comment, Collation     str
+//     Created                varint Unix seconds, uvarint nanoseconds (read as UTC)
+//     CopyNum                varint
+//     Stores                 list of: No uvarint, Kind byte, Part, Head, Next
+//     uvarint, Copies byte, Nodes 3 uvarint, StoreNos 3
+//     uvarint, Epoch uvarint
+//     FileNode               uvarint
+//     Identity               bool present, then: Column str, Type str, Seed,
+//     Incr, Max varint
+//     IdentityGen            uvarint
 //
 // str is a uvarint length and the bytes; bool is one byte 0 or 1; a list is
 // a uvarint count plus one (0 for a nil slice, so nil and empty survive)
