@@ -158,7 +158,7 @@ func (e *Engine) Backup(ctx context.Context, dir string, dbs []string, rangeRows
 			return fmt.Errorf("%w: %s", ErrNoSuchDatabase, name)
 		}
 		var tables []*Table
-		if err := scanTables(tx, func(t *Table) {
+		if _, err := scanTables(tx, func(t *Table) {
 			if byID[t.DatabaseID] {
 				tables = append(tables, t)
 			}

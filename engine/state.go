@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/btree"
 
@@ -37,6 +38,32 @@ type State struct {
 	partitions int // of every table
 
 	relmaps map[uint64][]pgfiles.Mapping // stored relation maps by database ID (0: global); copy on write
+
+	legacyTables int // table records loaded from JSON (Open converts them)
+}
+
+// lessFold reports whether strings.ToLower(a) < strings.ToLower(b), without
+// lowering either while both are ASCII (the catalog's B-trees compare names
+// this way on every lookup and insert).
+func lessFold(a, b string) bool {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		ca, cb := a[i], b[i]
+		if ca >= utf8.RuneSelf || cb >= utf8.RuneSelf {
+			return strings.ToLower(a[i:]) < strings.ToLower(b[i:])
+		}
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return ca < cb
+		}
+	}
+	// One is a prefix of the other up to case; lowering never empties a
+	// non-empty rest.
+	return len(a) < len(b)
 }
 
 // gstoRef locates a store inside its table's catalog entry.
@@ -58,15 +85,13 @@ func newState(p *Profile, nodes []*Node, nodeEvents []NodeEvent) *State {
 		Profile:    p,
 		Sequences:  map[string]uint64{},
 		Switches:   map[string]bool{},
-		dbs: btree.NewG(btreeDegree, func(a, b *Database) bool {
-			return strings.ToLower(a.Name) < strings.ToLower(b.Name)
-		}),
-		byID: btree.NewG(btreeDegree, func(a, b *Table) bool { return a.ID < b.ID }),
+		dbs:        btree.NewG(btreeDegree, func(a, b *Database) bool { return lessFold(a.Name, b.Name) }),
+		byID:       btree.NewG(btreeDegree, func(a, b *Table) bool { return a.ID < b.ID }),
 		byName: btree.NewG(btreeDegree, func(a, b *Table) bool {
 			if a.DatabaseID != b.DatabaseID {
 				return a.DatabaseID < b.DatabaseID
 			}
-			return strings.ToLower(a.Name) < strings.ToLower(b.Name)
+			return lessFold(a.Name, b.Name)
 		}),
 		events: btree.NewG(btreeDegree, func(a, b *Event) bool { return a.Seq < b.Seq }),
 	}

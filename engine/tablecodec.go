@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -11,41 +13,41 @@ import (
 	"github.com/sysemu/sysemu/engine/store"
 )
 
-// Table records (m/tbl/<id>) are read in full at every start, so they have a
-// compact binary form. A record is one of:
+// Table records (m/tbl/<id>) are read in full at every start, so they are
+// stored in a compact binary form: the byte tableFormat1, then the table's
+// fields in this order:
 //
-//   - JSON, the form before format 1: it starts with '{'. It is still read;
-//     Open rewrites such records in the binary form (convertTables).
-//
-//   - tableFormat1 followed by the table's fields in this order:
-//
-//     ID, DatabaseID         uvarint
-//     Database, Name, Type   str
-//     schema                 uvarint byte length, then:
-//     Columns              list of: Name str, Type str, flags byte
-//     (1 Nullable, 2 AutoIncrement, 4 Default set),
-//     Default str (only with flag 4), Comment str
-//     PrimaryKey           list of str
-//     Indexes              list of: Name str, Columns (list of: Name str,
-//     Length varint), Unique bool, Comment str
-//     Partition              bool present, then: Type str, Linear bool, Expr str,
-//     Columns (list of str), Count varint,
-//     Definitions (list of: Name str, Values str), Clause str
-//     Comment, Collation     str
-//     Created                varint Unix seconds, uvarint nanoseconds (read as UTC)
-//     CopyNum                varint
-//     Stores                 list of: No uvarint, Kind byte, Part, Head, Next
-//     uvarint, Copies byte, Nodes 3 uvarint, StoreNos 3
-//     uvarint, Epoch uvarint
-//     FileNode               uvarint
-//     Identity               bool present, then: Column str, Type str, Seed,
-//     Incr, Max varint
-//     IdentityGen            uvarint
+//	ID, DatabaseID         uvarint
+//	Database, Name, Type   str
+//	schema                 uvarint byte length, then:
+//	  Columns              list of: Name str, Type str, flags byte
+//	                       (1 Nullable, 2 AutoIncrement, 4 Default set),
+//	                       Default str (only with flag 4), Comment str
+//	  PrimaryKey           list of str
+//	  Indexes              list of: Name str, Columns (list of: Name str,
+//	                       Length varint), Unique bool, Comment str
+//	Partition              bool present, then: Type str, Linear bool, Expr str,
+//	                       Columns (list of str), Count varint,
+//	                       Definitions (list of: Name str, Values str), Clause str
+//	Comment, Collation     str
+//	Created                varint Unix seconds, uvarint nanoseconds (read as UTC)
+//	CopyNum                varint
+//	Stores                 list of: No uvarint, Kind byte, Part, Head, Next
+//	                       uvarint, Copies byte, Nodes 3 uvarint, StoreNos 3
+//	                       uvarint, Epoch uvarint
+//	FileNode               uvarint
+//	Identity               bool present, then: Column str, Type str, Seed,
+//	                       Incr, Max varint
+//	IdentityGen            uvarint
 //
 // str is a uvarint length and the bytes; bool is one byte 0 or 1; a list is
 // a uvarint count plus one (0 for a nil slice, so nil and empty survive)
 // and the elements. Nothing may follow the last field. A new field means a
-// new format byte; the decoder keeps reading every older one.
+// new format byte, and the decoder keeps reading every older one.
+//
+// Before format 1 a record was the table's JSON (it starts with '{'). Such
+// records are still read, and Open rewrites them in the binary form
+// (convertTables); snapshots taken before keep them and restore as they are.
 const tableFormat1 byte = 0x01
 
 // errTableRecord is wrapped by every decoding failure of a table record.
@@ -450,15 +452,79 @@ func (r *reader) count(min uint64) uint64 {
 	return n
 }
 
-// scanTables decodes every table record, in ID order.
-func scanTables(tx store.Tx, fn func(*Table)) error {
+// scanTables decodes every table record, in ID order, and returns how many
+// are still in JSON.
+func scanTables(tx store.Tx, fn func(*Table)) (legacy int, err error) {
 	d := newTableDecoder()
-	return tx.Scan(tablePrefix, store.PrefixEnd(tablePrefix), false, func(k, v []byte) (bool, error) {
-		t, err := d.decodeTable(v)
+	err = tx.Scan(tablePrefix, store.PrefixEnd(tablePrefix), false, func(k, v []byte) (bool, error) {
+		t, err := d.decodeRecord(k, v)
 		if err != nil {
-			return false, fmt.Errorf("decode %q: %w", k, err)
+			return false, err
+		}
+		if v[0] == '{' {
+			legacy++
 		}
 		fn(t)
 		return true, nil
 	})
+	return legacy, err
+}
+
+// decodeRecord decodes the record v stored under key k, which must be the
+// record's table's key.
+func (d *tableDecoder) decodeRecord(k, v []byte) (*Table, error) {
+	t, err := d.decodeTable(v)
+	if err == nil && !bytes.Equal(k, idKey(tablePrefix, t.ID)) {
+		err = fmt.Errorf("%w: it holds table %d", errTableRecord, t.ID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode %q: %w", k, err)
+	}
+	return t, nil
+}
+
+// convertBatch is how many JSON table records convertTables rewrites per
+// transaction.
+const convertBatch = 1000
+
+// convertTables rewrites the table records still in JSON in the binary
+// form, convertBatch per transaction. A record is read and rewritten in one
+// transaction, so a crash leaves each record whole in one form or the other
+// (both are read) and a concurrent change is never overwritten. The
+// metadata revision does not move: the catalog is the same.
+func (e *Engine) convertTables(ctx context.Context) error {
+	from := tablePrefix
+	for from != nil {
+		var next []byte
+		err := e.st.Update(ctx, func(tx store.Tx) error {
+			next = nil
+			var keys [][]byte
+			var tables []*Table
+			d := newTableDecoder()
+			err := tx.Scan(from, store.PrefixEnd(tablePrefix), false, func(k, v []byte) (bool, error) {
+				if len(v) == 0 || v[0] != '{' {
+					return true, nil
+				}
+				if len(tables) == convertBatch {
+					next = bytes.Clone(k)
+					return false, nil
+				}
+				t, err := d.decodeRecord(k, v)
+				if err != nil {
+					return false, err
+				}
+				keys, tables = append(keys, bytes.Clone(k)), append(tables, t)
+				return true, nil
+			})
+			for i := 0; err == nil && i < len(tables); i++ {
+				err = putTableRecord(tx, tables[i])
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("convert table records: %w", err)
+		}
+		from = next
+	}
+	return nil
 }
