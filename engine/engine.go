@@ -182,7 +182,7 @@ func (e *Engine) load(tx store.Tx, p *Profile) (*State, error) {
 	}
 	err = scanJSON(tx, dbPrefix, func(d *Database) { s.dbs.ReplaceOrInsert(d) })
 	if err == nil {
-		s.legacyTables, err = scanTables(tx, s.putTable)
+		s.legacyTables, err = loadTables(tx, s)
 	}
 	if err == nil {
 		err = scanJSON(tx, eventPrefix, func(ev *Event) { s.events.ReplaceOrInsert(ev) })

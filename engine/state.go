@@ -68,9 +68,9 @@ func lessFold(a, b string) bool {
 
 // gstoRef locates a store inside its table's catalog entry.
 type gstoRef struct {
-	no uint32
 	t  *Table
-	i  int
+	no uint32
+	i  uint32 // index in t.Stores
 }
 
 const btreeDegree = 32
@@ -176,7 +176,7 @@ func (s *State) putTable(t *Table) {
 	}
 	for i := range t.Stores {
 		st := &t.Stores[i]
-		s.gstos.ReplaceOrInsert(gstoRef{no: st.No, t: t, i: i})
+		s.gstos.ReplaceOrInsert(gstoRef{no: st.No, t: t, i: uint32(i)})
 		for _, n := range st.Nodes {
 			if n != 0 {
 				s.nodeLoad[uint64(n)]++

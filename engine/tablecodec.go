@@ -470,6 +470,34 @@ func scanTables(tx store.Tx, fn func(*Table)) (legacy int, err error) {
 	return legacy, err
 }
 
+// loadTables puts every stored table into s and returns how many records are
+// still in JSON. Decoding (in the store's scan) and indexing (putTable, on
+// another goroutine) overlap, batch by batch in ID order.
+func loadTables(tx store.Tx, s *State) (int, error) {
+	const size = 1024
+	batches := make(chan []*Table, 4)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range batches {
+			for _, t := range b {
+				s.putTable(t)
+			}
+		}
+	}()
+	batch := make([]*Table, 0, size)
+	legacy, err := scanTables(tx, func(t *Table) {
+		if batch = append(batch, t); len(batch) == size {
+			batches <- batch
+			batch = make([]*Table, 0, size)
+		}
+	})
+	batches <- batch
+	close(batches)
+	<-done
+	return legacy, err
+}
+
 // decodeRecord decodes the record v stored under key k, which must be the
 // record's table's key.
 func (d *tableDecoder) decodeRecord(k, v []byte) (*Table, error) {
