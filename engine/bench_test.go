@@ -116,8 +116,9 @@ func BenchmarkStateLookup(b *testing.B) {
 
 // Opening a catalog from disk: the State built from every stored table
 // (cold start), with the memory it keeps and the ID checks' latencies on it.
-// The catalog has $SYSEMU_BENCH_TABLES tables (default 2,000; every tenth with
-// ten hash partitions, three replicas per store), created through the engine
+// The catalog has $SYSEMU_BENCH_TABLES tables (default 2,000; every tenth, or
+// every $SYSEMU_BENCH_PARTITIONED-th, with ten hash partitions; three replicas
+// per store), created through the engine
 // (CreateTable on 4 sessions, so group commit batches them) on a bbolt file
 // without fsync. $SYSEMU_BENCH_DB names that file: built there if it does not
 // exist, else reused, so a large catalog is built once and every later run is
@@ -125,14 +126,10 @@ func BenchmarkStateLookup(b *testing.B) {
 // For the scale target:
 //
 //	SYSEMU_BENCH_TABLES=1000000 SYSEMU_BENCH_DB=/tmp/cat1m.db go test -run - -bench ColdStart -benchtime 1x -timeout 1h ./engine
+//
+// (SYSEMU_BENCH_PARTITIONED=1 makes every table partitioned: 11 stores each.)
 func BenchmarkColdStart(b *testing.B) {
-	n := 2000
-	if v := os.Getenv("SYSEMU_BENCH_TABLES"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			b.Fatal(err)
-		}
-	}
+	n, every := benchEnv(b, "SYSEMU_BENCH_TABLES", 2000), benchEnv(b, "SYSEMU_BENCH_PARTITIONED", 10)
 	path := os.Getenv("SYSEMU_BENCH_DB")
 	if path == "" {
 		path = filepath.Join(b.TempDir(), "sysemu.db")
@@ -141,7 +138,7 @@ func BenchmarkColdStart(b *testing.B) {
 	log, _ := logtest.NewNullLogger()
 	rate := 0.0
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		rate = buildCatalog(b, path, n)
+		rate = buildCatalog(b, path, n, every)
 	} else if err != nil {
 		b.Fatal(err)
 	}
@@ -187,13 +184,26 @@ func BenchmarkColdStart(b *testing.B) {
 	rss, peak := procMemory(b)
 	b.ReportMetric(float64(rss)/(1<<20), "rss-MiB")
 	b.ReportMetric(float64(peak)/(1<<20), "rss-peak-MiB")
-	idCheckLatencies(b, s, tables)
+	idCheckLatencies(b, s, tables, every)
 	runtime.KeepAlive(e)
 }
 
-// buildCatalog creates database bench with n tables in a new bbolt file at
-// path and returns the creation rate.
-func buildCatalog(b *testing.B, path string, n int) float64 {
+func benchEnv(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
+}
+
+// buildCatalog creates database bench with n tables, one in every every
+// with ten hash partitions, in a new bbolt file at path and returns the creation
+// rate.
+func buildCatalog(b *testing.B, path string, n, every int) float64 {
 	ctx := context.Background()
 	log, _ := logtest.NewNullLogger()
 	st, err := bolt.Open(path, bolt.Options{NoSync: true})
@@ -217,7 +227,7 @@ func buildCatalog(b *testing.B, path string, n int) float64 {
 				for i := w; i < n; i += sessions {
 					spec := TableSpec{Database: "bench", Name: "t" + strconv.Itoa(i),
 						Columns: []Column{{Name: "id", Type: "bigint"}, {Name: "v", Type: "varchar(32)"}}, PrimaryKey: []string{"id"}}
-					if i%10 == 0 {
+					if i%every == 0 {
 						spec.Partition = &Partition{Type: "HASH", Expr: "id", Count: 10}
 					}
 					if _, err := e.CreateTable(ctx, spec); err != nil {
@@ -264,7 +274,7 @@ func procMemory(b *testing.B) (rss, peak uint64) {
 // idCheckLatencies reports the mean time of the State reads behind the ID
 // checks on a catalog of bench tables t0..t(n-1): the top TABLE_ID, a table
 // by name, a store by GSTO_NO and the partition count.
-func idCheckLatencies(b *testing.B, s *State, n int) {
+func idCheckLatencies(b *testing.B, s *State, n, every int) {
 	const rounds = 10000
 	rnd := rand.New(rand.NewPCG(1, 2))
 	names := make([]string, rounds)
@@ -291,5 +301,8 @@ func idCheckLatencies(b *testing.B, s *State, n int) {
 		t, _ := s.Gstore(lo + uint64(i)*(hi-lo)/rounds)
 		return t != nil
 	})
-	measure("parts-ns", func(int) bool { return s.PartitionCount() == (n+9)/10*10 })
+	if want := (n + every - 1) / every * 10; s.PartitionCount() != want {
+		b.Fatalf("%d partitions, want %d", s.PartitionCount(), want)
+	}
+	measure("parts-ns", func(int) bool { return s.PartitionCount() > 0 })
 }
