@@ -181,9 +181,10 @@ func BenchmarkColdStart(b *testing.B) {
 	b.ReportMetric(float64(tables), "tables")
 	b.ReportMetric(float64(s.GstoreCount()), "stores")
 	b.ReportMetric(float64(ms.HeapAlloc)/float64(tables), "heap-B/table")
-	rss, peak := procMemory(b)
-	b.ReportMetric(float64(rss)/(1<<20), "rss-MiB")
-	b.ReportMetric(float64(peak)/(1<<20), "rss-peak-MiB")
+	mem := procMemory(b)
+	b.ReportMetric(float64(mem["VmRSS"])/(1<<20), "rss-MiB")
+	b.ReportMetric(float64(mem["VmHWM"])/(1<<20), "rss-peak-MiB")
+	b.ReportMetric(float64(mem["RssFile"])/(1<<20), "rss-file-MiB")
 	idCheckLatencies(b, s, tables, every)
 	runtime.KeepAlive(e)
 }
@@ -246,29 +247,26 @@ func buildCatalog(b *testing.B, path string, n, every int) float64 {
 	return float64(n) / time.Since(t0).Seconds()
 }
 
-// procMemory returns the process's resident set and its peak
-// (/proc/self/status VmRSS and VmHWM), 0 where there is no such file.
-func procMemory(b *testing.B) (rss, peak uint64) {
+// procMemory returns the process's memory figures from /proc/self/status in
+// bytes: VmRSS (resident), VmHWM (its peak), RssFile (the resident part that
+// is mapped files: bbolt's pages); none where there is no such file.
+func procMemory(b *testing.B) map[string]uint64 {
+	out := map[string]uint64{}
 	f, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return 0, 0
+		return out
 	}
 	for _, line := range strings.Split(string(f), "\n") {
 		k, v, ok := strings.Cut(line, ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
-			continue
-		}
-		kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if k == "VmRSS" {
-			rss = kb << 10
-		} else {
-			peak = kb << 10
+		if v, isKB := strings.CutSuffix(strings.TrimSpace(v), " kB"); ok && isKB {
+			kb, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out[k] = kb << 10
 		}
 	}
-	return rss, peak
+	return out
 }
 
 // idCheckLatencies reports the mean time of the State reads behind the ID
