@@ -169,11 +169,23 @@ func (s *State) putTable(t *Table) {
 		s.byName.Delete(old)
 		s.unindex(old)
 	}
+	s.indexTable(t)
+	s.indexStores(t)
+}
+
+// indexTable puts t in the table indexes; a table with t's ID must not be
+// there (putTable replaces one).
+func (s *State) indexTable(t *Table) {
 	s.byID.ReplaceOrInsert(t)
 	s.byName.ReplaceOrInsert(t)
 	if t.Partition != nil {
 		s.partitions += t.Partition.Count
 	}
+}
+
+// indexStores puts t's stores in the GSTO_NO index and the node loads. It
+// touches nothing indexTable does, so the two may run at the same time.
+func (s *State) indexStores(t *Table) {
 	for i := range t.Stores {
 		st := &t.Stores[i]
 		s.gstos.ReplaceOrInsert(gstoRef{no: st.No, t: t, i: uint32(i)})

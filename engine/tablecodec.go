@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/sysemu/sysemu/engine/store"
@@ -454,7 +455,7 @@ func (r *reader) count(min uint64) uint64 {
 
 // scanTables decodes every table record, in ID order, and returns how many
 // are still in JSON.
-func scanTables(tx store.Tx, fn func(*Table)) (legacy int, err error) {
+func scanTables(tx store.Tx, fn func(*Table) error) (legacy int, err error) {
 	d := newTableDecoder()
 	err = tx.Scan(tablePrefix, store.PrefixEnd(tablePrefix), false, func(k, v []byte) (bool, error) {
 		t, err := d.decodeRecord(k, v)
@@ -464,37 +465,55 @@ func scanTables(tx store.Tx, fn func(*Table)) (legacy int, err error) {
 		if v[0] == '{' {
 			legacy++
 		}
-		fn(t)
-		return true, nil
+		return true, fn(t)
 	})
 	return legacy, err
 }
 
 // loadTables puts every stored table into s and returns how many records are
-// still in JSON. Decoding (in the store's scan) and indexing (putTable, on
-// another goroutine) overlap, batch by batch in ID order.
+// still in JSON. Decoding (in the store's scan), the table indexes and the
+// store index are built on three goroutines at once, batch by batch in ID
+// order: what putTable does for each table, in the same order. Record IDs are
+// distinct, so there is nothing to replace, and a record may not hold a
+// system table's ID.
 func loadTables(tx store.Tx, s *State) (int, error) {
 	const size = 1024
-	batches := make(chan []*Table, 4)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for b := range batches {
-			for _, t := range b {
-				s.putTable(t)
+	system := map[uint64]bool{}
+	s.byID.Ascend(func(t *Table) bool { system[t.ID] = true; return true })
+	var wg sync.WaitGroup
+	var stages []chan []*Table
+	for _, index := range []func(*Table){s.indexTable, s.indexStores} {
+		ch := make(chan []*Table, 8)
+		stages = append(stages, ch)
+		wg.Go(func() {
+			for b := range ch {
+				for _, t := range b {
+					index(t)
+				}
 			}
+		})
+	}
+	send := func(b []*Table) {
+		for _, ch := range stages {
+			ch <- b
 		}
-	}()
+	}
 	batch := make([]*Table, 0, size)
-	legacy, err := scanTables(tx, func(t *Table) {
+	legacy, err := scanTables(tx, func(t *Table) error {
+		if system[t.ID] {
+			return fmt.Errorf("%w: table %d is a system table", errTableRecord, t.ID)
+		}
 		if batch = append(batch, t); len(batch) == size {
-			batches <- batch
+			send(batch)
 			batch = make([]*Table, 0, size)
 		}
+		return nil
 	})
-	batches <- batch
-	close(batches)
-	<-done
+	send(batch)
+	for _, ch := range stages {
+		close(ch)
+	}
+	wg.Wait()
 	return legacy, err
 }
 

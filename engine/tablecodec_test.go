@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
 	"github.com/sysemu/sysemu/engine/store"
 	"github.com/sysemu/sysemu/engine/store/mem"
 )
@@ -308,4 +310,32 @@ func sameButLocation(a, b *Table) bool {
 	x, y := *a, *b
 	x.Created, y.Created = time.Time{}, time.Time{}
 	return reflect.DeepEqual(&x, &y)
+}
+
+// A table record must hold the table its key names, and never a system
+// table: Open refuses such a store rather than index a table twice.
+func TestOpenRejectsMisplacedRecords(t *testing.T) {
+	for _, id := range []uint64{2000, testProfile.SystemTables[0].ID} {
+		st := mem.New()
+		e := fuzzEngine(t, st)
+		if _, err := e.CreateDatabase(context.Background(), "shop", ""); err != nil {
+			t.Fatal(err)
+		}
+		tb := mustCreate(t, e, "shop", "a")
+		moved := *tb
+		moved.ID = id
+		err := st.Update(context.Background(), func(tx store.Tx) error {
+			if id == 2000 { // the record of table 2000 under table a's key
+				return tx.Put(idKey(tablePrefix, tb.ID), appendTable(nil, &moved))
+			}
+			return putTableRecord(tx, &moved)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		log, _ := logtest.NewNullLogger()
+		if _, err := Open(context.Background(), st, testProfile, log, Options{}); !errors.Is(err, errTableRecord) {
+			t.Fatalf("table %d: open gave %v", id, err)
+		}
+	}
 }
