@@ -550,7 +550,6 @@ func (e *Engine) convertTables(ctx context.Context) error {
 		var next []byte
 		err := e.st.Update(ctx, func(tx store.Tx) error {
 			next = nil
-			var keys [][]byte
 			var tables []*Table
 			d := newTableDecoder()
 			err := tx.Scan(from, store.PrefixEnd(tablePrefix), false, func(k, v []byte) (bool, error) {
@@ -565,7 +564,7 @@ func (e *Engine) convertTables(ctx context.Context) error {
 				if err != nil {
 					return false, err
 				}
-				keys, tables = append(keys, bytes.Clone(k)), append(tables, t)
+				tables = append(tables, t) // decodeRecord checked that k is its key
 				return true, nil
 			})
 			for i := 0; err == nil && i < len(tables); i++ {
