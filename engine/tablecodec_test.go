@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -337,5 +338,60 @@ func TestOpenRejectsMisplacedRecords(t *testing.T) {
 		if _, err := Open(context.Background(), st, testProfile, log, Options{}); !errors.Is(err, errTableRecord) {
 			t.Fatalf("table %d: open gave %v", id, err)
 		}
+	}
+}
+
+// engine/testdata/tables-json.snapshot is a metadata snapshot saved by the
+// engine before format 1 (codecCatalog, the clock fixed as below), so
+// its table records are JSON as that engine wrote them. Restored and opened,
+// it gives the tables the current engine builds from the same steps, and
+// the open leaves every record in the binary form.
+func TestOpenSnapshotOfJSONTables(t *testing.T) {
+	ctx := context.Background()
+	log, _ := logtest.NewNullLogger()
+	opts := Options{Now: func() time.Time { return time.Date(2026, 11, 21, 6, 0, 0, 123456789, time.UTC) }}
+	open := func(st store.Store) *Engine {
+		e, err := Open(ctx, st, testProfile, log, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	snap, err := os.ReadFile("testdata/tables-json.snapshot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := mem.New()
+	if _, err := open(st).RestoreSnapshot(ctx, Actor{User: "test"}, bytes.NewReader(snap), false); err != nil {
+		t.Fatal(err)
+	}
+	forms := func() (json, binary int) {
+		err := st.View(ctx, func(tx store.Tx) error {
+			return tx.Scan(tablePrefix, store.PrefixEnd(tablePrefix), false, func(k, v []byte) (bool, error) {
+				if v[0] == '{' {
+					json++
+				} else if v[0] == tableFormat1 {
+					binary++
+				}
+				return true, nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return json, binary
+	}
+	if j, b := forms(); j != 4 || b != 0 {
+		t.Fatalf("the snapshot restored %d JSON and %d binary records, want 4 JSON", j, b)
+	}
+	got, gotGstos, gotNames := stateTables(open(st).State())
+	if j, b := forms(); j != 0 || b != 4 {
+		t.Fatalf("after open: %d JSON and %d binary records", j, b)
+	}
+	fresh := mem.New()
+	codecCatalog(t, open(fresh))
+	want, wantGstos, wantNames := stateTables(open(fresh).State())
+	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gotGstos, wantGstos) || !reflect.DeepEqual(gotNames, wantNames) {
+		t.Fatalf("tables from the old snapshot differ:\n got %+v\nwant %+v", got, want)
 	}
 }
