@@ -158,10 +158,11 @@ func (e *Engine) Backup(ctx context.Context, dir string, dbs []string, rangeRows
 			return fmt.Errorf("%w: %s", ErrNoSuchDatabase, name)
 		}
 		var tables []*Table
-		if err := scanJSON(tx, tablePrefix, func(t *Table) {
+		if _, err := scanTables(tx, func(t *Table) error {
 			if byID[t.DatabaseID] {
 				tables = append(tables, t)
 			}
+			return nil
 		}); err != nil {
 			return err
 		}

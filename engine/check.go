@@ -298,7 +298,7 @@ func (e *Engine) FaultFilenode(ctx context.Context, a Actor, db, name string, fi
 		n.FileNode = filenode
 		c.next.putTable(&n)
 		c.event(a, EventFault, db+"."+name, int64(t.RelFileNode()), int64(filenode))
-		return putJSON(c.tx, idKey(tablePrefix, t.ID), &n)
+		return putTableRecord(c.tx, &n)
 	})
 }
 

@@ -155,7 +155,7 @@ func (c *change) createTable(d *Database, spec TableSpec, id uint64) (*Table, er
 	if err := c.createIdentity(t, spec.Identity); err != nil {
 		return nil, err
 	}
-	if err := putJSON(c.tx, idKey(tablePrefix, id), t); err != nil {
+	if err := putTableRecord(c.tx, t); err != nil {
 		return nil, err
 	}
 	if err := putStorage(c.tx, id, storageInfo{}); err != nil {
@@ -284,7 +284,7 @@ func (e *Engine) RenameTable(ctx context.Context, db, from, toDB, to string) err
 		}
 		c.next.deleteTable(t)
 		c.next.putTable(&n)
-		return putJSON(c.tx, idKey(tablePrefix, t.ID), &n)
+		return putTableRecord(c.tx, &n)
 	})
 }
 
@@ -324,7 +324,7 @@ func (e *Engine) AddIndex(ctx context.Context, db, table string, idx Index) erro
 			return err
 		}
 		c.next.putTable(&n)
-		return putJSON(c.tx, idKey(tablePrefix, t.ID), &n)
+		return putTableRecord(c.tx, &n)
 	})
 }
 

@@ -157,6 +157,11 @@ func Open(ctx context.Context, st store.Store, p *Profile, log logrus.FieldLogge
 	if err := e.storesForOldTables(ctx); err != nil {
 		return nil, err
 	}
+	if s.legacyTables > 0 {
+		if err := e.convertTables(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
 }
 
@@ -177,7 +182,7 @@ func (e *Engine) load(tx store.Tx, p *Profile) (*State, error) {
 	}
 	err = scanJSON(tx, dbPrefix, func(d *Database) { s.dbs.ReplaceOrInsert(d) })
 	if err == nil {
-		err = scanJSON(tx, tablePrefix, func(t *Table) { s.putTable(t) })
+		s.legacyTables, err = loadTables(tx, s)
 	}
 	if err == nil {
 		err = scanJSON(tx, eventPrefix, func(ev *Event) { s.events.ReplaceOrInsert(ev) })

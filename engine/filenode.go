@@ -536,7 +536,7 @@ func (c *change) rotate(a Actor, rel *PGClassRow, kind string) (*Rewrite, error)
 		n := *rel.Table
 		n.FileNode = nf
 		c.next.putTable(&n)
-		if err := putJSON(c.tx, idKey(tablePrefix, n.ID), &n); err != nil {
+		if err := putTableRecord(c.tx, &n); err != nil {
 			return nil, err
 		}
 	}

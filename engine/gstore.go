@@ -432,7 +432,7 @@ func (c *change) addMissingStores() error {
 		if err := c.addStores(&n); err != nil {
 			return err
 		}
-		if err := putJSON(c.tx, idKey(tablePrefix, n.ID), &n); err != nil {
+		if err := putTableRecord(c.tx, &n); err != nil {
 			return err
 		}
 		c.next.putTable(&n)

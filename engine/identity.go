@@ -448,7 +448,7 @@ func (ch *change) identityMoved(id uint64) error {
 	n := *t
 	n.IdentityGen++
 	ch.next.putTable(&n)
-	return putJSON(ch.tx, idKey(tablePrefix, id), &n)
+	return putTableRecord(ch.tx, &n)
 }
 
 // identityGen is table id's identity generation (0 for no table).

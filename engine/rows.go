@@ -136,7 +136,7 @@ func (e *Engine) ApplyEdits(ctx context.Context, id uint64, keyless bool, edits 
 			return err
 		}
 		c.next.putTable(&n)
-		return putJSON(c.tx, idKey(tablePrefix, id), &n)
+		return putTableRecord(c.tx, &n)
 	})
 }
 

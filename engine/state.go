@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/btree"
 
@@ -28,7 +29,8 @@ type State struct {
 	byID   *btree.BTreeG[*Table]    // by ID
 	byName *btree.BTreeG[*Table]    // by (database ID, lower-case name)
 	events *btree.BTreeG[*Event]    // by sequence number
-	gstos  *btree.BTreeG[gstoRef]   // every store, by GSTO_NO
+	gstos  *btree.BTreeG[gstoRun]   // every store, in runs of consecutive GSTO_NOs
+	stores int                      // stores in gstos
 
 	nodes      []*Node        // by ID, dropped ones included
 	nodeEvents []NodeEvent    // in order; never rewritten, only appended
@@ -37,13 +39,54 @@ type State struct {
 	partitions int // of every table
 
 	relmaps map[uint64][]pgfiles.Mapping // stored relation maps by database ID (0: global); copy on write
+
+	legacyTables int // table records loaded from JSON (Open converts them)
 }
 
-// gstoRef locates a store inside its table's catalog entry.
-type gstoRef struct {
-	no uint32
-	t  *Table
-	i  int
+// lessFold reports whether strings.ToLower(a) < strings.ToLower(b), without
+// lowering either while both are ASCII (the catalog's B-trees compare names
+// this way on every lookup and insert).
+func lessFold(a, b string) bool {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		ca, cb := a[i], b[i]
+		if ca >= utf8.RuneSelf || cb >= utf8.RuneSelf {
+			return strings.ToLower(a[i:]) < strings.ToLower(b[i:])
+		}
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return ca < cb
+		}
+	}
+	// One is a prefix of the other up to case; lowering never empties a
+	// non-empty rest.
+	return len(a) < len(b)
+}
+
+// gstoRun locates a run of stores with consecutive GSTO_NOs inside their
+// table's catalog entry: t.Stores[i:i+n] are numbered no..no+n-1. A table
+// draws its stores' numbers in one go, so it is usually one run: the index
+// holds one entry per table rather than one per store.
+type gstoRun struct {
+	t    *Table
+	no   uint32 // the first store's GSTO_NO
+	i, n uint32 // the first store's index in t.Stores, and the run's length
+}
+
+// storeRuns calls fn for each run of t's stores.
+func storeRuns(t *Table, fn func(gstoRun)) {
+	for i := 0; i < len(t.Stores); {
+		j := i + 1
+		for j < len(t.Stores) && uint64(t.Stores[j].No) == uint64(t.Stores[j-1].No)+1 {
+			j++
+		}
+		fn(gstoRun{t: t, no: t.Stores[i].No, i: uint32(i), n: uint32(j - i)})
+		i = j
+	}
 }
 
 const btreeDegree = 32
@@ -54,19 +97,17 @@ func newState(p *Profile, nodes []*Node, nodeEvents []NodeEvent) *State {
 		nodeEvents: nodeEvents,
 		nodeLoad:   map[uint64]int{},
 		sysStores:  map[uint32]uint32{},
-		gstos:      btree.NewG(btreeDegree, func(a, b gstoRef) bool { return a.no < b.no }),
+		gstos:      btree.NewG(btreeDegree, func(a, b gstoRun) bool { return a.no < b.no }),
 		Profile:    p,
 		Sequences:  map[string]uint64{},
 		Switches:   map[string]bool{},
-		dbs: btree.NewG(btreeDegree, func(a, b *Database) bool {
-			return strings.ToLower(a.Name) < strings.ToLower(b.Name)
-		}),
-		byID: btree.NewG(btreeDegree, func(a, b *Table) bool { return a.ID < b.ID }),
+		dbs:        btree.NewG(btreeDegree, func(a, b *Database) bool { return lessFold(a.Name, b.Name) }),
+		byID:       btree.NewG(btreeDegree, func(a, b *Table) bool { return a.ID < b.ID }),
 		byName: btree.NewG(btreeDegree, func(a, b *Table) bool {
 			if a.DatabaseID != b.DatabaseID {
 				return a.DatabaseID < b.DatabaseID
 			}
-			return strings.ToLower(a.Name) < strings.ToLower(b.Name)
+			return lessFold(a.Name, b.Name)
 		}),
 		events: btree.NewG(btreeDegree, func(a, b *Event) bool { return a.Seq < b.Seq }),
 	}
@@ -144,15 +185,31 @@ func (s *State) putTable(t *Table) {
 		s.byName.Delete(old)
 		s.unindex(old)
 	}
+	s.indexTable(t)
+	s.indexStores(t)
+}
+
+// indexTable puts t in the table indexes; a table with t's ID must not be
+// there (putTable replaces one).
+func (s *State) indexTable(t *Table) {
 	s.byID.ReplaceOrInsert(t)
 	s.byName.ReplaceOrInsert(t)
 	if t.Partition != nil {
 		s.partitions += t.Partition.Count
 	}
+}
+
+// indexStores puts t's stores in the GSTO_NO index and the node loads. It
+// touches nothing indexTable does, so the two may run at the same time.
+func (s *State) indexStores(t *Table) {
+	storeRuns(t, func(r gstoRun) {
+		if old, ok := s.gstos.ReplaceOrInsert(r); ok {
+			s.stores -= int(old.n)
+		}
+		s.stores += int(r.n)
+	})
 	for i := range t.Stores {
-		st := &t.Stores[i]
-		s.gstos.ReplaceOrInsert(gstoRef{no: st.No, t: t, i: i})
-		for _, n := range st.Nodes {
+		for _, n := range t.Stores[i].Nodes {
 			if n != 0 {
 				s.nodeLoad[uint64(n)]++
 			}
@@ -170,10 +227,13 @@ func (s *State) unindex(t *Table) {
 	if t.Partition != nil {
 		s.partitions -= t.Partition.Count
 	}
+	storeRuns(t, func(r gstoRun) {
+		if old, ok := s.gstos.Delete(r); ok {
+			s.stores -= int(old.n)
+		}
+	})
 	for i := range t.Stores {
-		st := &t.Stores[i]
-		s.gstos.Delete(gstoRef{no: st.No})
-		for _, n := range st.Nodes {
+		for _, n := range t.Stores[i].Nodes {
 			if n != 0 && s.nodeLoad[uint64(n)] > 0 {
 				s.nodeLoad[uint64(n)]--
 			}
@@ -183,25 +243,68 @@ func (s *State) unindex(t *Table) {
 
 // Gstore returns the store numbered no and its table, or nils.
 func (s *State) Gstore(no uint64) (*Table, *Store) {
-	r, ok := s.gstos.Get(gstoRef{no: uint32(min(no, math.MaxUint32))})
-	if !ok || no > math.MaxUint32 {
+	if no > math.MaxUint32 {
 		return nil, nil
 	}
-	return r.t, &r.t.Stores[r.i]
+	var r gstoRun
+	s.gstos.DescendLessOrEqual(gstoRun{no: uint32(no)}, func(x gstoRun) bool { r = x; return false })
+	if r.t == nil || no >= uint64(r.no)+uint64(r.n) {
+		return nil, nil
+	}
+	return r.t, &r.t.Stores[r.i+uint32(no)-r.no]
 }
 
 // PartitionCount is the number of partitions of every table.
 func (s *State) PartitionCount() int { return s.partitions }
 
 // GstoreCount is the number of stores, system stores included.
-func (s *State) GstoreCount() int { return s.gstos.Len() }
+func (s *State) GstoreCount() int { return s.stores }
 
 // RangeGstores calls fn for every store with lo <= GSTO_NO < hi (hi 0: no
 // bound), ascending or descending, until fn returns false.
 func (s *State) RangeGstores(lo, hi uint64, reverse bool, fn func(*Table, *Store) bool) {
-	lo, hi = min(lo, math.MaxUint32+1), min(hi, math.MaxUint32+1)
-	rangeBTree(s.gstos, func(id uint64) gstoRef { return gstoRef{no: uint32(min(id, math.MaxUint32))} },
-		lo, hi, reverse, math.MaxUint32, func(r gstoRef) bool { return fn(r.t, &r.t.Stores[r.i]) })
+	if hi == 0 || hi > math.MaxUint32+1 {
+		hi = math.MaxUint32 + 1
+	}
+	if lo >= hi {
+		return
+	}
+	// visit calls fn for the stores of run r inside [lo, hi).
+	visit := func(r gstoRun) bool {
+		first, end := uint64(r.no), uint64(r.no)+uint64(r.n)
+		a, b := max(first, lo), min(end, hi)
+		if a >= b {
+			return true
+		}
+		for k := range b - a {
+			no := a + k
+			if reverse {
+				no = b - 1 - k
+			}
+			if !fn(r.t, &r.t.Stores[r.i+uint32(no-first)]) {
+				return false
+			}
+		}
+		return true
+	}
+	if reverse {
+		s.gstos.DescendLessOrEqual(gstoRun{no: uint32(hi - 1)}, func(r gstoRun) bool {
+			return uint64(r.no)+uint64(r.n) > lo && visit(r)
+		})
+		return
+	}
+	more := true
+	s.gstos.DescendLessOrEqual(gstoRun{no: uint32(lo)}, func(r gstoRun) bool { // the run holding lo may start below it
+		if uint64(r.no) < lo {
+			more = visit(r)
+		}
+		return false
+	})
+	if more {
+		s.gstos.AscendGreaterOrEqual(gstoRun{no: uint32(lo)}, func(r gstoRun) bool {
+			return uint64(r.no) < hi && visit(r)
+		})
+	}
 }
 
 // Database returns the database named name (case-insensitive), or nil.
