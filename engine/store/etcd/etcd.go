@@ -56,6 +56,8 @@ import (
 	"time"
 
 	"github.com/google/btree"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -169,17 +171,16 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		t, err := s.begin(ctx, true)
-		if err != nil {
-			return err
-		}
+		// The transaction begins with its first read (start), which may
+		// bring the keys fn announces with Prefetch in the same round trip.
+		t := s.newTx(ctx, 0, true, false)
 		if err := fn(t); err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err = t.commit()
+		err := t.commit()
 		if !errors.Is(err, errConflict) {
 			return err
 		}
@@ -273,6 +274,7 @@ func (s *Store) newTx(ctx context.Context, rev int64, writable, serializable boo
 }
 
 // tx is one transaction: reads at rev, writes buffered until the commit.
+// An Update's tx has rev 0 until its first read or Prefetch starts it.
 type tx struct {
 	s                      *Store
 	ctx                    context.Context
@@ -283,6 +285,114 @@ type tx struct {
 	reads  map[string]int64  // key → mod revision at rev (0: absent)
 	vals   map[string][]byte // key → value at rev (nil: absent), for keys in reads
 	ranges []span            // scanned ranges
+
+	// What Prefetch brought and no read used yet: it becomes a read (and a
+	// compare at the commit) only when Get or Scan asks for it.
+	pre   map[string]*mvccpb.KeyValue // key → its pair at rev (nil: absent)
+	pages map[span]prePage            // range → its first ascending page at rev
+}
+
+type prePage struct {
+	kvs  []kvPair
+	more bool
+}
+
+// start begins a transaction that has not begun: one Txn reads the fence,
+// at the current revision, with the keys and the first pages of the ranges
+// to prefetch. A two-phase commit left under way is finished first.
+func (t *tx) start(keys [][]byte, ranges []span) error {
+	if t.rev != 0 {
+		return nil
+	}
+	s := t.s
+	for {
+		ops := append([]clientv3.Op{clientv3.OpGet(s.fence)}, t.prefetchOps(keys, ranges, 0)...)
+		var resp *clientv3.TxnResponse
+		err := s.call(t.ctx, "begin", func(ctx context.Context) (err error) {
+			resp, err = s.c.Txn(ctx).Then(ops...).Commit()
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if f := resp.Responses[0].GetResponseRange().Kvs; len(f) > 0 {
+			if err := s.rollForward(t.ctx, string(f[0].Value)); err != nil {
+				return err
+			}
+			continue
+		}
+		t.rev = resp.Header.Revision
+		t.keep(keys, ranges, resp.Responses[1:])
+		return nil
+	}
+}
+
+// Prefetch reads keys and the first page of each range [start, end) (end
+// nil: no bound) in one round trip — the one that starts the transaction,
+// if it has not started — so that the Gets and Scans that follow need
+// none. It reads nothing the transaction depends on until they ask for it.
+// It does nothing in a serializable View (it would need a quorum).
+func (t *tx) Prefetch(keys [][]byte, ranges [][2][]byte) error {
+	spans := make([]span, 0, len(ranges))
+	for _, r := range ranges {
+		spans = append(spans, span{string(r[0]), string(r[1])})
+	}
+	switch {
+	case t.rev == 0:
+		return t.start(keys, spans)
+	case t.serializable:
+		return nil
+	}
+	ops := t.prefetchOps(keys, spans, t.rev)
+	if len(ops) == 0 {
+		return nil
+	}
+	var resp *clientv3.TxnResponse
+	err := t.s.call(t.ctx, "prefetch", func(ctx context.Context) (err error) {
+		resp, err = t.s.c.Txn(ctx).Then(ops...).Commit()
+		return err
+	})
+	if err != nil {
+		return t.readErr(err)
+	}
+	t.keep(keys, spans, resp.Responses)
+	return nil
+}
+
+// prefetchOps are the reads of keys and ranges not read yet, at rev (0:
+// the Txn's own), as many as one Txn takes beside the fence's read.
+func (t *tx) prefetchOps(keys [][]byte, ranges []span, rev int64) []clientv3.Op {
+	var ops []clientv3.Op
+	var opts []clientv3.OpOption
+	if rev != 0 {
+		opts = append(opts, clientv3.WithRev(rev))
+	}
+	for _, k := range keys {
+		ops = append(ops, clientv3.OpGet(t.s.data+string(k), opts...))
+	}
+	for _, r := range ranges {
+		ops = append(ops, clientv3.OpGet(t.s.data+r.start, append(slices.Clip(opts), t.pageOpts(r, false)...)...))
+	}
+	return ops[:min(len(ops), t.s.opts.MaxTxnOps-1)]
+}
+
+// keep files the answers of prefetchOps(keys, ranges) away.
+func (t *tx) keep(keys [][]byte, ranges []span, resps []*etcdserverpb.ResponseOp) {
+	if t.pre == nil {
+		t.pre, t.pages = map[string]*mvccpb.KeyValue{}, map[span]prePage{}
+	}
+	for i, r := range resps {
+		rr := r.GetResponseRange()
+		if i < len(keys) {
+			var kv *mvccpb.KeyValue
+			if len(rr.Kvs) > 0 {
+				kv = rr.Kvs[0]
+			}
+			t.pre[string(keys[i])] = kv
+			continue
+		}
+		t.pages[ranges[i-len(keys)]] = prePage{t.pairs(rr.Kvs), rr.More}
+	}
 }
 
 type write struct {
@@ -300,6 +410,9 @@ type span struct{ start, end string }
 // serializably, without a ReadIndex round, and linearizably only when the
 // member has not applied the revision yet.
 func (t *tx) get(what, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	if err := t.start(nil, nil); err != nil {
+		return nil, err
+	}
 	opts = append(opts, clientv3.WithRev(t.rev))
 	var resp *clientv3.GetResponse
 	err := t.s.call(t.ctx, what, func(ctx context.Context) (err error) {
@@ -324,15 +437,23 @@ func (t *tx) Get(key []byte) ([]byte, error) {
 	if v, ok := t.vals[string(key)]; ok {
 		return bytes.Clone(v), nil
 	}
-	resp, err := t.get("get", t.s.data+string(key))
-	if err != nil {
-		return nil, t.readErr(err)
+	var kvs []*mvccpb.KeyValue
+	if kv, ok := t.pre[string(key)]; ok {
+		if kv != nil {
+			kvs = []*mvccpb.KeyValue{kv}
+		}
+	} else {
+		resp, err := t.get("get", t.s.data+string(key))
+		if err != nil {
+			return nil, t.readErr(err)
+		}
+		kvs = resp.Kvs
 	}
-	if len(resp.Kvs) == 0 {
+	if len(kvs) == 0 {
 		t.reads[string(key)], t.vals[string(key)] = 0, nil
 		return nil, nil
 	}
-	kv := resp.Kvs[0]
+	kv := kvs[0]
 	t.reads[string(key)], t.vals[string(key)] = kv.ModRevision, kv.Value
 	return append([]byte{}, kv.Value...), nil
 }
@@ -475,37 +596,54 @@ type kvPair struct {
 
 // page reads the next page of [lo, hi) at rev after the last key of prev.
 func (t *tx) page(lo, hi string, reverse bool, prev []kvPair) ([]kvPair, bool, error) {
-	from, to := t.s.data+lo, t.s.data+hi
-	if hi == "" {
-		to = clientv3.GetPrefixRangeEnd(t.s.data)
-	}
+	r := span{lo, hi}
 	if len(prev) > 0 {
-		last := t.s.data + prev[len(prev)-1].k
-		if reverse {
-			to = last
+		// Resume after prev's last key (before it, descending).
+		if last := prev[len(prev)-1].k; reverse {
+			r.end = last
 		} else {
-			from = last + "\x00"
+			r.start = last + "\x00"
 		}
+	} else if p, ok := t.pages[r]; ok && !reverse {
+		return p.kvs, p.more, nil
+	}
+	resp, err := t.get("scan", t.s.data+r.start, t.pageOpts(r, reverse)...)
+	if err != nil {
+		return nil, false, t.readErr(err)
+	}
+	return t.pairs(resp.Kvs), resp.More, nil
+}
+
+// pageOpts are the options of the read of a page of r from its start
+// (from its end when reverse).
+func (t *tx) pageOpts(r span, reverse bool) []clientv3.OpOption {
+	to := t.s.data + r.end
+	if r.end == "" {
+		to = clientv3.GetPrefixRangeEnd(t.s.data)
 	}
 	opts := []clientv3.OpOption{clientv3.WithRange(to), clientv3.WithLimit(pageSize)}
 	if reverse {
 		opts = append(opts, clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
 	}
-	resp, err := t.get("scan", from, opts...)
-	if err != nil {
-		return nil, false, t.readErr(err)
-	}
-	out := make([]kvPair, len(resp.Kvs))
-	for i, kv := range resp.Kvs {
+	return opts
+}
+
+// pairs strips the store's prefix from kvs' keys.
+func (t *tx) pairs(kvs []*mvccpb.KeyValue) []kvPair {
+	out := make([]kvPair, len(kvs))
+	for i, kv := range kvs {
 		out[i] = kvPair{k: string(kv.Key[len(t.s.data):]), v: append([]byte{}, kv.Value...)}
 	}
-	return out, resp.More, nil
+	return out
 }
 
 // commit writes the buffered writes if nothing the transaction read moved.
 func (t *tx) commit() error {
 	if t.writes.Len() == 0 {
 		return nil // read-only: serializable at rev as it stands
+	}
+	if err := t.start(nil, nil); err != nil { // blind writes: finish a pending commit first
+		return err
 	}
 	s := t.s
 	budget := s.opts.MaxTxnOps - 2 // the fence and the horizon
