@@ -149,16 +149,33 @@ func (e *Engine) commitGroup(ctx context.Context, group []*pendingChange) (int, 
 // it returns i and the change's error, and errDropped (or the error of the
 // store, if it failed for another reason).
 func (e *Engine) groupOnce(ctx context.Context, group []*pendingChange) (changes []*change, failed int, ferr, err error) {
-	err = e.st.Update(ctx, func(tx store.Tx) error {
+	err = e.st.Update(ctx, func(stx store.Tx) error {
 		changes, failed, ferr = changes[:0], -1, nil
 		old := e.state.Load()
-		m, err := readMeta(tx)
+		if err := e.prefetchGroup(stx, old, len(group)); err != nil {
+			return err
+		}
+		m, err := readMeta(stx)
 		if err != nil {
 			return err
 		}
 		if m != old.meta {
-			return errStaleState
+			// Another node changed the metadata: catch up from the change
+			// log, at this transaction's revision (cluster.go).
+			s, err := e.catchUp(stx, old, m)
+			if err != nil {
+				return err
+			}
+			if s == nil {
+				return errStaleState
+			}
+			e.adopt(s)
+			old = e.state.Load()
+			if old.meta != m {
+				return errStaleState
+			}
 		}
+		tx := &logTx{Tx: stx}
 		// caches are the sequence caches as the changes so far leave them.
 		caches := map[string]seqCache{}
 		resets, jumped := false, false
@@ -196,9 +213,37 @@ func (e *Engine) groupOnce(ctx context.Context, group []*pendingChange) (changes
 			m.seqEpoch++
 		}
 		old.meta = m
-		return writeMeta(tx, m)
+		if err := writeLog(stx, m.rev, tx.entry); err != nil {
+			return err
+		}
+		return writeMeta(stx, m)
 	})
 	return changes, failed, ferr, err
+}
+
+// prefetchGroup reads at once what a group's transaction on State s is
+// likely to read: the revision, the change log past it, the sequences
+// every change records, the store counters a new table takes, and whether
+// the storage and identity keys of the next table IDs of the cached range
+// are free. e.mu is held.
+func (e *Engine) prefetchGroup(tx store.Tx, s *State, n int) error {
+	keys := [][]byte{metaRevKey, seqKey(SeqGstoNo)}
+	for name := range e.seqs {
+		keys = append(keys, seqKey(name))
+	}
+	for _, node := range s.Nodes() {
+		if node.Online {
+			keys = append(keys, seqKey(storeNoSeq(uint32(node.ID))))
+		}
+	}
+	ranges := [][2][]byte{logRange(s)}
+	c := e.seqs[SeqTableID].cache
+	for id := c.next; id < c.end && id < c.next+uint64(n); id++ {
+		for _, k := range [][]byte{storageKey(id), identKey(id)} {
+			ranges = append(ranges, [2][]byte{k, store.PrefixEnd(k)})
+		}
+	}
+	return prefetch(tx, keys, ranges)
 }
 
 // runChange runs p's function on c; a panic fails the change alone.
