@@ -413,10 +413,12 @@ func (e *Engine) applySequence(s *State, name string, v []byte, put bool) error 
 }
 
 // prefetcher is a store transaction that reads keys and the first page of
-// key ranges in one round trip, and serves later reads of them from it
+// key ranges in one round trip, and serves later reads of them from it;
+// PrefetchNext has them read with the commit, for the next transaction
 // (engine/store/etcd). Other stores need not implement it.
 type prefetcher interface {
 	Prefetch(keys [][]byte, ranges [][2][]byte) error
+	PrefetchNext(keys [][]byte, ranges [][2][]byte)
 }
 
 func prefetch(tx store.Tx, keys [][]byte, ranges [][2][]byte) error {

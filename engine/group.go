@@ -152,8 +152,10 @@ func (e *Engine) groupOnce(ctx context.Context, group []*pendingChange) (changes
 	err = e.st.Update(ctx, func(stx store.Tx) error {
 		changes, failed, ferr = changes[:0], -1, nil
 		old := e.state.Load()
-		if err := e.prefetchGroup(stx, old, len(group)); err != nil {
-			return err
+		if p, ok := stx.(prefetcher); ok {
+			if err := p.Prefetch(e.groupReads(old, e.seqs[SeqTableID].cache, len(group))); err != nil {
+				return err
+			}
 		}
 		m, err := readMeta(stx)
 		if err != nil {
@@ -216,17 +218,24 @@ func (e *Engine) groupOnce(ctx context.Context, group []*pendingChange) (changes
 		if err := writeLog(stx, m.rev, tx.entry); err != nil {
 			return err
 		}
+		if p, ok := stx.(prefetcher); ok {
+			next, ok := caches[SeqTableID]
+			if !ok {
+				next = e.seqs[SeqTableID].cache
+			}
+			p.PrefetchNext(e.groupReads(old, next, len(group)))
+		}
 		return writeMeta(stx, m)
 	})
 	return changes, failed, ferr, err
 }
 
-// prefetchGroup reads at once what a group's transaction on State s is
-// likely to read: the revision, the change log past it, the sequences
-// every change records, the store counters a new table takes, and whether
-// the storage and identity keys of the next table IDs of the cached range
-// are free. e.mu is held.
-func (e *Engine) prefetchGroup(tx store.Tx, s *State, n int) error {
+// groupReads is what a group of n changes on State s is likely to read,
+// the table-ID sequence's cache being c: the revision, the change log past
+// it, the sequences every change records, the store counters a new table
+// takes, and whether the storage and identity keys of the next table IDs
+// of the cached range are free. e.mu is held.
+func (e *Engine) groupReads(s *State, c seqCache, n int) ([][]byte, [][2][]byte) {
 	keys := [][]byte{metaRevKey, seqKey(SeqGstoNo)}
 	for name := range e.seqs {
 		keys = append(keys, seqKey(name))
@@ -237,13 +246,12 @@ func (e *Engine) prefetchGroup(tx store.Tx, s *State, n int) error {
 		}
 	}
 	ranges := [][2][]byte{logRange(s)}
-	c := e.seqs[SeqTableID].cache
 	for id := c.next; id < c.end && id < c.next+uint64(n); id++ {
 		for _, k := range [][]byte{storageKey(id), identKey(id)} {
 			ranges = append(ranges, [2][]byte{k, store.PrefixEnd(k)})
 		}
 	}
-	return prefetch(tx, keys, ranges)
+	return keys, ranges
 }
 
 // runChange runs p's function on c; a panic fails the change alone.
