@@ -234,7 +234,7 @@ func (e *Engine) groupOnce(ctx context.Context, group []*pendingChange) (changes
 // the table-ID sequence's cache being c: the revision, the change log past
 // it, the sequences every change records, the store counters a new table
 // takes, and whether the storage and identity keys of the next table IDs
-// of the cached range are free. e.mu is held.
+// are free. e.mu is held.
 func (e *Engine) groupReads(s *State, c seqCache, n int) ([][]byte, [][2][]byte) {
 	keys := [][]byte{metaRevKey, seqKey(SeqGstoNo)}
 	for name := range e.seqs {
@@ -246,10 +246,18 @@ func (e *Engine) groupReads(s *State, c seqCache, n int) ([][]byte, [][2][]byte)
 		}
 	}
 	ranges := [][2][]byte{logRange(s)}
-	for id := c.next; id < c.end && id < c.next+uint64(n); id++ {
+	// The IDs left in the cached range, then those of the ranges the
+	// sequence will likely reserve next (from the high-water mark s knows).
+	id, end, hw := c.next, c.end, s.Sequences[SeqTableID]
+	for range n {
+		if id >= end {
+			id, end = hw, hw+e.seqs[SeqTableID].step
+			hw = end
+		}
 		for _, k := range [][]byte{storageKey(id), identKey(id)} {
 			ranges = append(ranges, [2][]byte{k, store.PrefixEnd(k)})
 		}
+		id++
 	}
 	return keys, ranges
 }

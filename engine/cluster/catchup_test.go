@@ -38,11 +38,12 @@ type countingNode struct {
 	calls atomic.Int64
 }
 
-func openCounting(t *testing.T, c *etcdtest.Cluster, id uint64) *countingNode {
+// countingClient is a client of c's members that adds every request it
+// sends to calls.
+func countingClient(t testing.TB, c *etcdtest.Cluster, calls *atomic.Int64) *clientv3.Client {
 	t.Helper()
-	n := &countingNode{}
 	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		n.calls.Add(1)
+		calls.Add(1)
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
@@ -51,6 +52,13 @@ func openCounting(t *testing.T, c *etcdtest.Cluster, id uint64) *countingNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+func openCounting(t *testing.T, c *etcdtest.Cluster, id uint64) *countingNode {
+	t.Helper()
+	n := &countingNode{}
+	cli := countingClient(t, c, &n.calls)
 	p, err := seed.Profile(seed.DefaultProfile)
 	if err != nil {
 		t.Fatal(err)
