@@ -218,6 +218,17 @@ func (t *logTx) Delete(key []byte) error {
 	return t.Tx.Delete(key)
 }
 
+// Prefetch and PrefetchNext pass through to the store's transaction.
+func (t *logTx) Prefetch(keys [][]byte, ranges [][2][]byte) error {
+	return prefetch(t.Tx, keys, ranges)
+}
+
+func (t *logTx) PrefetchNext(keys [][]byte, ranges [][2][]byte) {
+	if p, ok := t.Tx.(prefetcher); ok {
+		p.PrefetchNext(keys, ranges)
+	}
+}
+
 // writeLog writes the entry of revision rev and drops the one logKeep before.
 func writeLog(tx store.Tx, rev uint64, entry []byte) error {
 	v := append([]byte{logWrites}, entry...)

@@ -254,12 +254,35 @@ func (e *Engine) groupReads(s *State, c seqCache, n int) ([][]byte, [][2][]byte)
 			id, end = hw, hw+e.seqs[SeqTableID].step
 			hw = end
 		}
-		for _, k := range [][]byte{storageKey(id), identKey(id)} {
-			ranges = append(ranges, [2][]byte{k, store.PrefixEnd(k)})
-		}
+		ranges = append(ranges, idRanges(id)...)
 		id++
 	}
 	return keys, ranges
+}
+
+// idRanges are the key ranges a new table with ID id must find empty.
+func idRanges(id uint64) [][2][]byte {
+	var out [][2][]byte
+	for _, k := range [][]byte{storageKey(id), identKey(id)} {
+		out = append(out, [2][]byte{k, store.PrefixEnd(k)})
+	}
+	return out
+}
+
+// prefetchIDs reads at once whether the table IDs from id to the end of
+// the cached range are free, when the group's prefetch guessed wrong (the
+// store then has none of them): one round trip for the rest of the range
+// instead of two per table.
+func (c *change) prefetchIDs(id uint64) error {
+	p, ok := c.tx.(prefetcher)
+	if !ok {
+		return nil
+	}
+	var ranges [][2][]byte
+	for n := id; n < max(c.caches[SeqTableID].end, id+1); n++ {
+		ranges = append(ranges, idRanges(n)...)
+	}
+	return p.Prefetch(nil, ranges)
 }
 
 // runChange runs p's function on c; a panic fails the change alone.
