@@ -246,10 +246,11 @@ func (e *Engine) groupReads(s *State, c seqCache, n int) ([][]byte, [][2][]byte)
 		}
 	}
 	ranges := [][2][]byte{logRange(s)}
-	// The IDs left in the cached range, then those of the ranges the
-	// sequence will likely reserve next (from the high-water mark s knows).
+	// The IDs left in the cached range, then, for n in all, those of the
+	// ranges the sequence will likely reserve next (from the high-water
+	// mark s knows), to the end of the range.
 	id, end, hw := c.next, c.end, s.Sequences[SeqTableID]
-	for range n {
+	for k := 0; k < n || id < end; k++ {
 		if id >= end {
 			id, end = hw, hw+e.seqs[SeqTableID].step
 			hw = end
