@@ -250,7 +250,7 @@ func (e *Engine) groupReads(s *State, c seqCache, n int) ([][]byte, [][2][]byte)
 	// ranges the sequence will likely reserve next (from the high-water
 	// mark s knows), to the end of the range.
 	id, end, hw := c.next, c.end, s.Sequences[SeqTableID]
-	for k := 0; k < n || id < end; k++ {
+	for k := 0; (k < n || id < end) && k < maxPrefetchIDs; k++ {
 		if id >= end {
 			id, end = hw, hw+e.seqs[SeqTableID].step
 			hw = end
@@ -260,6 +260,10 @@ func (e *Engine) groupReads(s *State, c seqCache, n int) ([][]byte, [][2][]byte)
 	}
 	return keys, ranges
 }
+
+// maxPrefetchIDs bounds the table IDs a prefetch covers (two ranges each;
+// an etcd transaction takes 128 operations).
+const maxPrefetchIDs = 40
 
 // idRanges are the key ranges a new table with ID id must find empty.
 func idRanges(id uint64) [][2][]byte {
@@ -280,7 +284,7 @@ func (c *change) prefetchIDs(id uint64) error {
 		return nil
 	}
 	var ranges [][2][]byte
-	for n := id; n < max(c.caches[SeqTableID].end, id+1); n++ {
+	for n := id; n < max(c.caches[SeqTableID].end, id+1) && n < id+maxPrefetchIDs; n++ {
 		ranges = append(ranges, idRanges(n)...)
 	}
 	return p.Prefetch(nil, ranges)

@@ -331,6 +331,26 @@ type tx struct {
 type readSet struct {
 	keys   []string
 	ranges []span
+	seen   map[any]bool // what add added
+}
+
+// add adds what o has and r has not.
+func (r *readSet) add(o readSet) {
+	if r.seen == nil {
+		r.seen = map[any]bool{}
+	}
+	for _, k := range o.keys {
+		if !r.seen[k] {
+			r.seen[k] = true
+			r.keys = append(r.keys, k)
+		}
+	}
+	for _, sp := range o.ranges {
+		if !r.seen[sp] {
+			r.seen[sp] = true
+			r.ranges = append(r.ranges, sp)
+		}
+	}
 }
 
 // ops are the reads of r at rev (0: the Txn's own), at most limit of them.
@@ -447,8 +467,7 @@ func (t *tx) keep(r readSet, resps []*etcdserverpb.ResponseOp) {
 // nothing in a serializable View (it would need a quorum).
 func (t *tx) Prefetch(keys [][]byte, ranges [][2][]byte) error {
 	r := newReadSet(keys, ranges)
-	t.fetched.keys = append(t.fetched.keys, r.keys...)
-	t.fetched.ranges = append(t.fetched.ranges, r.ranges...)
+	t.fetched.add(r)
 	switch {
 	case t.rev == 0:
 		return t.start(r)
