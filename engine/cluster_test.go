@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 
@@ -304,4 +305,38 @@ func stateDump(t *testing.T, s *State) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A change whose writes are too big to log leaves a marker: a node behind
+// it reloads in full, and ends on the same State.
+func TestCatchUpReloadsPastBigEntry(t *testing.T) {
+	ctx := context.Background()
+	st := mem.New()
+	es := nodes(t, st, 2)
+	a, b := es[0], es[1]
+	mustDB(t, a, "db")
+	must(t, b.Refresh(ctx))
+	_, err := a.CreateTable(ctx, TableSpec{Database: "db", Name: "big", Comment: strings.Repeat("x", logMaxBytes),
+		Columns: []Column{{Name: "id", Type: "bigint"}}, PrimaryKey: []string{"id"}})
+	must(t, err)
+	err = st.View(ctx, func(tx store.Tx) error {
+		m, err := readMeta(tx)
+		if err != nil {
+			return err
+		}
+		if s, err := b.catchUp(tx, b.State(), m); err != nil || s != nil {
+			t.Errorf("catch-up past a %d-byte change: %v, %v; want a reload", logMaxBytes, s != nil, err)
+		}
+		return nil
+	})
+	must(t, err)
+	must(t, b.Refresh(ctx))
+	if tb := b.State().Table("db", "big"); tb == nil || len(tb.Comment) != logMaxBytes {
+		t.Fatalf("node 2 after Refresh: %v", tb)
+	}
+	mustCreate(t, a, "db", "small") // logged again
+	must(t, b.Refresh(ctx))
+	if b.State().Table("db", "small") == nil {
+		t.Error("node 2 missed the next change")
+	}
 }
