@@ -93,8 +93,9 @@ func (e *Engine) Reflects(v []byte) bool {
 
 // Refresh brings the State up to the stored revision if another engine on
 // the same store changed the metadata: it applies the change log's entries
-// it missed, or reloads everything if they are gone. It is one read when
-// nothing changed, and does not wait for this node's own changes.
+// it missed, or reloads everything if they are gone. It reads the revision
+// and the log past the State in one transaction (two etcd requests), and
+// waits for this node's own changes only to publish what it read.
 func (e *Engine) Refresh(ctx context.Context) error {
 	base := e.State()
 	var s *State
