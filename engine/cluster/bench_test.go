@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/sysemu/sysemu/engine"
+	"github.com/sysemu/sysemu/engine/cluster"
 	"github.com/sysemu/sysemu/engine/store/etcd"
 	"github.com/sysemu/sysemu/engine/store/etcd/etcdtest"
 	"github.com/sysemu/sysemu/seed"
@@ -27,23 +28,31 @@ import (
 // yardstick) and BenchmarkEtcdCAS (3 concurrent writers on one key).
 
 func engines(b *testing.B, c *etcdtest.Cluster, cache int) []*engine.Engine {
+	es, _ := nodes(b, c, cache)
+	return es
+}
+
+// nodes opens the 3 engines with database db, and their stores.
+func nodes(b *testing.B, c *etcdtest.Cluster, cache int) ([]*engine.Engine, []*etcd.Store) {
 	p, err := seed.Profile(seed.DefaultProfile)
 	if err != nil {
 		b.Fatal(err)
 	}
 	var es []*engine.Engine
+	var sts []*etcd.Store
 	for id := uint64(1); id <= 3; id++ {
 		log, _ := logtest.NewNullLogger()
-		e, err := engine.Open(ctx, etcd.New(countingClient(b, c, &requests), etcd.Options{Prefix: "/bench/"}), p, log, engine.Options{NodeID: id, IdentityCache: cache})
+		st := etcd.New(countingClient(b, c, &requests), etcd.Options{Prefix: "/bench/"})
+		e, err := engine.Open(ctx, st, p, log, engine.Options{NodeID: id, IdentityCache: cache})
 		if err != nil {
 			b.Fatal(err)
 		}
-		es = append(es, e)
+		es, sts = append(es, e), append(sts, st)
 	}
 	if _, err := es[0].CreateDatabase(ctx, "db", ""); err != nil {
 		b.Fatal(err)
 	}
-	return es
+	return es, sts
 }
 
 // requests counts the etcd requests of the benchmarks' clients.
@@ -77,6 +86,27 @@ func parallelN(b *testing.B, workers int, fn func(w int) error) {
 // from the nodes' cached step-10 ranges).
 func BenchmarkTableIDs(b *testing.B) {
 	es := engines(b, etcdtest.Start(b, 3, etcdtest.Options{}), 0)
+	var n atomic.Int64
+	parallel(b, func(w int) error {
+		_, err := es[w].CreateTable(ctx, engine.TableSpec{Database: "db", Name: "t" + strconv.FormatInt(n.Add(1), 10),
+			Columns: []engine.Column{{Name: "id", Type: "bigint"}}, PrimaryKey: []string{"id"}})
+		return err
+	})
+}
+
+// BenchmarkTableIDsWatching: BenchmarkTableIDs with the nodes joined to the
+// cluster, as a server runs them: each watches the metadata revision and
+// refreshes its State when another node changes it.
+func BenchmarkTableIDsWatching(b *testing.B) {
+	es, sts := nodes(b, etcdtest.Start(b, 3, etcdtest.Options{}), 0)
+	for i, e := range es {
+		log, _ := logtest.NewNullLogger()
+		m, err := cluster.Join(ctx, e, sts[i], log, cluster.Config{Addrs: engine.NodeAddrs{MySQL: "127.0.0.1:330" + strconv.Itoa(i+1)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(m.Leave)
+	}
 	var n atomic.Int64
 	parallel(b, func(w int) error {
 		_, err := es[w].CreateTable(ctx, engine.TableSpec{Database: "db", Name: "t" + strconv.FormatInt(n.Add(1), 10),
