@@ -91,6 +91,22 @@ func (e *Engine) Reflects(v []byte) bool {
 	return err == nil && m.rev <= e.State().meta.rev
 }
 
+// RefreshTo is Refresh for a watch that saw the revision become v: nothing
+// if the State reflects v, or does once this node's running change ends
+// (it catches up inside its own transaction).
+func (e *Engine) RefreshTo(ctx context.Context, v []byte) error {
+	if e.Reflects(v) {
+		return nil
+	}
+	e.mu.Lock()
+	reflects := e.Reflects(v)
+	e.mu.Unlock()
+	if reflects {
+		return nil
+	}
+	return e.Refresh(ctx)
+}
+
 // Refresh brings the State up to the stored revision if another engine on
 // the same store changed the metadata: it applies the change log's entries
 // it missed, or reloads everything if they are gone. It reads the revision

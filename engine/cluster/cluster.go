@@ -60,7 +60,7 @@ type Engine interface {
 	NodeID() uint64
 	State() *engine.State
 	Refresh(ctx context.Context) error
-	Reflects(metaRev []byte) bool
+	RefreshTo(ctx context.Context, metaRev []byte) error
 	SyncNode(ctx context.Context, id uint64) error
 }
 
@@ -228,8 +228,10 @@ func (n *Node) watch(ctx context.Context) {
 						drained = true
 					}
 				}
-				if last == nil || !n.eng.Reflects(last) {
+				if last == nil {
 					n.refresh(ctx)
+				} else if err := n.eng.RefreshTo(ctx, last); err != nil && ctx.Err() == nil {
+					n.log.WithError(err).Warn("refresh")
 				}
 			case resp, ok := <-live:
 				if !ok || resp.Err() != nil {
