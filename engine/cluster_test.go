@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 
@@ -220,5 +221,122 @@ func TestSyncNode(t *testing.T) {
 	s := a.State()
 	if !s.Node(1).Online || s.Node(2).Online || s.Node(3).Online {
 		t.Errorf("online: node 1 %v, 2 %v, 3 %v; want the last one synced (1) left online", s.Node(1).Online, s.Node(2).Online, s.Node(3).Online)
+	}
+}
+
+// A State caught up from the change log is the State a full load gives, after
+// changes of every kind the log carries: databases, tables (partitioned,
+// indexed, renamed, dropped), switches, sequence jumps and faults, events.
+func TestCatchUpMatchesLoad(t *testing.T) {
+	ctx := context.Background()
+	st := mem.New()
+	es := nodes(t, st, 2)
+	a, b := es[0], es[1]
+	mustDB(t, a, "db")
+	if err := b.Refresh(ctx); err != nil { // node 2's Open logged nothing: one reload
+		t.Fatal(err)
+	}
+	rev := b.State().meta.rev
+	mustDB(t, a, "gone")
+	mustCreate(t, a, "db", "t1")
+	mustCreate(t, a, "gone", "t2")
+	_, err := a.CreateTable(ctx, TableSpec{Database: "db", Name: "parts",
+		Columns:    []Column{{Name: "id", Type: "bigint"}, {Name: "doc", Type: "longtext"}},
+		PrimaryKey: []string{"id"}, Partition: &Partition{Type: "HASH", Expr: "id", Count: 4}})
+	must(t, err)
+	must(t, a.AddIndex(ctx, "db", "t1", Index{Name: "ix", Columns: []IndexColumn{{Name: "id"}}}))
+	must(t, a.RenameTable(ctx, "db", "t1", "db", "t1r"))
+	must(t, a.DropTable(ctx, "gone", "t2"))
+	must(t, a.DropDatabase(ctx, "gone"))
+	must(t, a.SetSwitch(ctx, admin, SwitchRecovery, true))
+	must(t, a.SetNextTableID(ctx, admin, 3000))
+	must(t, a.SetSwitch(ctx, admin, SwitchRecovery, false))
+	must(t, a.SetSwitch(ctx, admin, SwitchMaintenance, true))
+	must(t, a.FaultSetSequence(ctx, admin, SeqDatabaseID, 77))
+	mustCreate(t, a, "db", "t3")
+
+	base := b.State()
+	var caught, loaded *State
+	err = st.View(ctx, func(tx store.Tx) error {
+		m, err := readMeta(tx)
+		if err != nil {
+			return err
+		}
+		if caught, err = b.catchUp(tx, base, m); err != nil {
+			return err
+		}
+		loaded, err = b.load(tx, base.Profile)
+		return err
+	})
+	must(t, err)
+	if caught == nil {
+		t.Fatalf("no catch-up from revision %d to %d", rev, loaded.meta.rev)
+	}
+	if got, want := stateDump(t, caught), stateDump(t, loaded); got != want {
+		t.Errorf("caught-up State differs from the loaded one:\ncaught: %s\nloaded: %s", got, want)
+	}
+	// And Refresh takes it, dropping node 2's cached range (the jump).
+	must(t, b.Refresh(ctx))
+	if got := stateDump(t, b.State()); got != stateDump(t, loaded) {
+		t.Errorf("after Refresh: %s", got)
+	}
+	if tb := mustCreate(t, b, "db", "t4"); tb.ID < 3000 {
+		t.Errorf("node 2 after the jump: table ID %d, want at least 3000", tb.ID)
+	}
+}
+
+// stateDump is everything a State holds, as JSON.
+func stateDump(t *testing.T, s *State) string {
+	t.Helper()
+	var tables []*Table
+	s.RangeTables(0, 0, false, func(tb *Table) bool { tables = append(tables, tb); return true })
+	var byName []string
+	s.byName.Ascend(func(tb *Table) bool { byName = append(byName, tb.Name); return true })
+	var events []*Event
+	s.events.Ascend(func(ev *Event) bool { events = append(events, ev); return true })
+	var gstos []uint32
+	s.RangeGstores(0, 1<<32, false, func(_ *Table, st *Store) bool { gstos = append(gstos, st.No); return true })
+	b, err := json.Marshal(map[string]any{
+		"meta": []uint64{s.meta.rev, s.meta.seqEpoch}, "seqs": s.Sequences, "switches": s.Switches,
+		"dbs": s.Databases(), "tables": tables, "byName": byName, "events": events, "gstos": gstos,
+		"load": s.nodeLoad, "partitions": s.partitions, "relmaps": s.relmaps, "nodes": s.nodes, "nodeEvents": s.nodeEvents,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A change whose writes are too big to log leaves a marker: a node behind
+// it reloads in full, and ends on the same State.
+func TestCatchUpReloadsPastBigEntry(t *testing.T) {
+	ctx := context.Background()
+	st := mem.New()
+	es := nodes(t, st, 2)
+	a, b := es[0], es[1]
+	mustDB(t, a, "db")
+	must(t, b.Refresh(ctx))
+	_, err := a.CreateTable(ctx, TableSpec{Database: "db", Name: "big", Comment: strings.Repeat("x", logMaxBytes),
+		Columns: []Column{{Name: "id", Type: "bigint"}}, PrimaryKey: []string{"id"}})
+	must(t, err)
+	err = st.View(ctx, func(tx store.Tx) error {
+		m, err := readMeta(tx)
+		if err != nil {
+			return err
+		}
+		if s, err := b.catchUp(tx, b.State(), m); err != nil || s != nil {
+			t.Errorf("catch-up past a %d-byte change: %v, %v; want a reload", logMaxBytes, s != nil, err)
+		}
+		return nil
+	})
+	must(t, err)
+	must(t, b.Refresh(ctx))
+	if tb := b.State().Table("db", "big"); tb == nil || len(tb.Comment) != logMaxBytes {
+		t.Fatalf("node 2 after Refresh: %v", tb)
+	}
+	mustCreate(t, a, "db", "small") // logged again
+	must(t, b.Refresh(ctx))
+	if b.State().Table("db", "small") == nil {
+		t.Error("node 2 missed the next change")
 	}
 }

@@ -332,6 +332,9 @@ func (c *change) nextTableID(d *Database) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
+		if err := c.prefetchIDs(id); err != nil {
+			return 0, err
+		}
 		if err := c.checkIDFree(id); err != nil {
 			return 0, err
 		}

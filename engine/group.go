@@ -149,16 +149,35 @@ func (e *Engine) commitGroup(ctx context.Context, group []*pendingChange) (int, 
 // it returns i and the change's error, and errDropped (or the error of the
 // store, if it failed for another reason).
 func (e *Engine) groupOnce(ctx context.Context, group []*pendingChange) (changes []*change, failed int, ferr, err error) {
-	err = e.st.Update(ctx, func(tx store.Tx) error {
+	err = e.st.Update(ctx, func(stx store.Tx) error {
 		changes, failed, ferr = changes[:0], -1, nil
 		old := e.state.Load()
-		m, err := readMeta(tx)
+		if p, ok := stx.(prefetcher); ok {
+			if err := p.Prefetch(e.groupReads(old, e.seqs[SeqTableID].cache, len(group))); err != nil {
+				return err
+			}
+		}
+		m, err := readMeta(stx)
 		if err != nil {
 			return err
 		}
 		if m != old.meta {
-			return errStaleState
+			// Another node changed the metadata: catch up from the change
+			// log, at this transaction's revision (cluster.go).
+			s, err := e.catchUp(stx, old, m)
+			if err != nil {
+				return err
+			}
+			if s == nil {
+				return errStaleState
+			}
+			e.adopt(s)
+			old = e.state.Load()
+			if old.meta != m {
+				return errStaleState
+			}
 		}
+		tx := &logTx{Tx: stx}
 		// caches are the sequence caches as the changes so far leave them.
 		caches := map[string]seqCache{}
 		resets, jumped := false, false
@@ -196,9 +215,79 @@ func (e *Engine) groupOnce(ctx context.Context, group []*pendingChange) (changes
 			m.seqEpoch++
 		}
 		old.meta = m
-		return writeMeta(tx, m)
+		if err := writeLog(stx, m.rev, tx.entry); err != nil {
+			return err
+		}
+		if p, ok := stx.(prefetcher); ok {
+			next, ok := caches[SeqTableID]
+			if !ok {
+				next = e.seqs[SeqTableID].cache
+			}
+			p.PrefetchNext(e.groupReads(old, next, len(group)))
+		}
+		return writeMeta(stx, m)
 	})
 	return changes, failed, ferr, err
+}
+
+// groupReads is what a group of n changes on State s is likely to read,
+// the table-ID sequence's cache being c: the revision, the change log past
+// it, the sequences every change records, the store counters a new table
+// takes, and whether the storage and identity keys of the next table IDs
+// are free. e.mu is held.
+func (e *Engine) groupReads(s *State, c seqCache, n int) ([][]byte, [][2][]byte) {
+	keys := [][]byte{metaRevKey, seqKey(SeqGstoNo)}
+	for name := range e.seqs {
+		keys = append(keys, seqKey(name))
+	}
+	for _, node := range s.Nodes() {
+		if node.Online {
+			keys = append(keys, seqKey(storeNoSeq(uint32(node.ID))))
+		}
+	}
+	ranges := [][2][]byte{logRange(s)}
+	// The IDs left in the cached range, then, for n in all, those of the
+	// ranges the sequence will likely reserve next (from the high-water
+	// mark s knows), to the end of the range.
+	id, end, hw := c.next, c.end, s.Sequences[SeqTableID]
+	for k := 0; (k < n || id < end) && k < maxPrefetchIDs; k++ {
+		if id >= end {
+			id, end = hw, hw+e.seqs[SeqTableID].step
+			hw = end
+		}
+		ranges = append(ranges, idRanges(id)...)
+		id++
+	}
+	return keys, ranges
+}
+
+// maxPrefetchIDs bounds the table IDs a prefetch covers (two ranges each;
+// an etcd transaction takes 128 operations).
+const maxPrefetchIDs = 40
+
+// idRanges are the key ranges a new table with ID id must find empty.
+func idRanges(id uint64) [][2][]byte {
+	var out [][2][]byte
+	for _, k := range [][]byte{storageKey(id), identKey(id)} {
+		out = append(out, [2][]byte{k, store.PrefixEnd(k)})
+	}
+	return out
+}
+
+// prefetchIDs reads at once whether the table IDs from id to the end of
+// the cached range are free, when the group's prefetch guessed wrong (the
+// store then has none of them): one round trip for the rest of the range
+// instead of two per table.
+func (c *change) prefetchIDs(id uint64) error {
+	p, ok := c.tx.(prefetcher)
+	if !ok {
+		return nil
+	}
+	var ranges [][2][]byte
+	for n := id; n < max(c.caches[SeqTableID].end, id+1) && n < id+maxPrefetchIDs; n++ {
+		ranges = append(ranges, idRanges(n)...)
+	}
+	return p.Prefetch(nil, ranges)
 }
 
 // runChange runs p's function on c; a panic fails the change alone.

@@ -22,6 +22,7 @@ var (
 
 	// Cluster keys, outside metadata (a snapshot restore leaves them).
 	metaRevKey  = []byte("c/rev")    // metadata revision and sequence epoch (see cluster.go)
+	logPrefix   = []byte("c/log/")   // the change log, by metadata revision (see cluster.go)
 	livePrefix  = []byte("c/live/")  // node liveness, by node ID: leased keys in cluster mode
 	identPrefix = []byte("m/ident/") // identity pools and per-node counters by table ID
 )

@@ -60,6 +60,7 @@ type Engine interface {
 	NodeID() uint64
 	State() *engine.State
 	Refresh(ctx context.Context) error
+	RefreshTo(ctx context.Context, metaRev []byte) error
 	SyncNode(ctx context.Context, id uint64) error
 }
 
@@ -210,18 +211,28 @@ func (n *Node) watch(ctx context.Context) {
 				if !ok || resp.Err() != nil {
 					break events
 				}
-				// One refresh covers every change queued meanwhile.
+				// One refresh covers every change queued meanwhile; none
+				// is needed for the node's own changes, or when one of its
+				// changes caught up already.
+				last := lastValue(resp)
 				for drained := false; !drained; {
 					select {
 					case r, ok := <-meta:
 						if !ok || r.Err() != nil {
 							break events
 						}
+						if v := lastValue(r); v != nil {
+							last = v
+						}
 					default:
 						drained = true
 					}
 				}
-				n.refresh(ctx)
+				if last == nil {
+					n.refresh(ctx)
+				} else if err := n.eng.RefreshTo(ctx, last); err != nil && ctx.Err() == nil {
+					n.log.WithError(err).Warn("refresh")
+				}
 			case resp, ok := <-live:
 				if !ok || resp.Err() != nil {
 					break events
@@ -245,6 +256,14 @@ func (n *Node) watch(ctx context.Context) {
 		case <-ctx.Done():
 		}
 	}
+}
+
+// lastValue is the value the last event of resp put, or nil.
+func lastValue(resp clientv3.WatchResponse) []byte {
+	if len(resp.Events) == 0 || resp.Events[len(resp.Events)-1].Type != clientv3.EventTypePut {
+		return nil
+	}
+	return resp.Events[len(resp.Events)-1].Kv.Value
 }
 
 // watching waits for a watch's creation notice.

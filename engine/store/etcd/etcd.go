@@ -56,6 +56,8 @@ import (
 	"time"
 
 	"github.com/google/btree"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -95,7 +97,10 @@ type Store struct {
 	c    *clientv3.Client
 	opts Options
 	gate store.Gate
-	mu   sync.Mutex // one Update at a time
+	mu   sync.Mutex // one Update at a time; guards handoff
+	// handoff is the snapshot the last commit's answer brought, for the
+	// next Update.
+	handoff *handoff
 	// degraded is when (Unix ns) Views stop going straight to serializable
 	// reads after etcd was found without quorum.
 	degraded atomic.Int64
@@ -165,28 +170,55 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 	defer s.gate.Leave()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for attempt := 0; ; attempt++ {
+	fresh := false
+	for attempt := 0; ; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		t, err := s.begin(ctx, true)
-		if err != nil {
-			return err
+		// The transaction starts at the snapshot the last commit's answer
+		// brought (handoff), or else with its first read (start), which
+		// may bring the keys fn announces with Prefetch in the same round
+		// trip.
+		t := s.newTx(ctx, 0, true, false)
+		if h := s.handoff; h != nil && !fresh && time.Since(h.at) < handoffFor {
+			t.rev, t.pre, t.pages, t.handed = h.rev, h.pre, h.pages, true
 		}
-		if err := fn(t); err != nil {
-			return err
+		s.handoff, fresh = nil, false
+		err := fn(t)
+		if t.handed && (err != nil || t.writes.Len() == 0) {
+			// fn decided on a snapshot that may be old, and no commit
+			// will check what it read: it decides again on a fresh one.
+			fresh = true
+			continue
 		}
-		if err := ctx.Err(); err != nil {
-			return err
+		if err == nil {
+			if err = ctx.Err(); err == nil {
+				err = t.commit()
+			}
 		}
-		err = t.commit()
 		if !errors.Is(err, errConflict) {
 			return err
 		}
-		if attempt > 3 {
+		if attempt++; attempt > 4 {
 			time.Sleep(time.Duration(min(attempt, 20)) * time.Millisecond)
 		}
 	}
+}
+
+// handoffFor is how long a commit's answer may start the next Update: an
+// older snapshot would likely only conflict.
+const handoffFor = 500 * time.Millisecond
+
+// handoff is a snapshot a commit's answer brought: what the committed
+// transaction announced with PrefetchNext, read after its writes at its
+// revision, or, when its compares failed, what it had prefetched, read at
+// the revision that failed them. The next Update starts there without a
+// round trip; its commit's compares check everything it read.
+type handoff struct {
+	rev   int64
+	at    time.Time
+	pre   map[string]*mvccpb.KeyValue
+	pages map[span]prePage
 }
 
 // Close implements store.Store. It does not close the client.
@@ -273,6 +305,7 @@ func (s *Store) newTx(ctx context.Context, rev int64, writable, serializable boo
 }
 
 // tx is one transaction: reads at rev, writes buffered until the commit.
+// An Update's tx has rev 0 until its first read or Prefetch starts it.
 type tx struct {
 	s                      *Store
 	ctx                    context.Context
@@ -283,6 +316,197 @@ type tx struct {
 	reads  map[string]int64  // key → mod revision at rev (0: absent)
 	vals   map[string][]byte // key → value at rev (nil: absent), for keys in reads
 	ranges []span            // scanned ranges
+
+	// What Prefetch (or the handoff) brought and no read used yet: it
+	// becomes a read (and a compare at the commit) only when Get or Scan
+	// asks for it.
+	pre     map[string]*mvccpb.KeyValue // key → its pair at rev (nil: absent)
+	pages   map[span]prePage            // range → its first ascending page at rev
+	handed  bool                        // started at a handoff
+	fetched readSet                     // what Prefetch asked for: read again if the commit fails
+	ahead   readSet                     // what PrefetchNext announced: read with the commit
+}
+
+// readSet is keys and ranges, whose first ascending page is read.
+type readSet struct {
+	keys   []string
+	ranges []span
+	seen   map[any]bool // what add added
+}
+
+// add adds what o has and r has not.
+func (r *readSet) add(o readSet) {
+	if r.seen == nil {
+		r.seen = map[any]bool{}
+	}
+	for _, k := range o.keys {
+		if !r.seen[k] {
+			r.seen[k] = true
+			r.keys = append(r.keys, k)
+		}
+	}
+	for _, sp := range o.ranges {
+		if !r.seen[sp] {
+			r.seen[sp] = true
+			r.ranges = append(r.ranges, sp)
+		}
+	}
+}
+
+// ops are the reads of r at rev (0: the Txn's own), at most limit of them.
+func (r readSet) ops(s *Store, rev int64, limit int) []clientv3.Op {
+	var opts []clientv3.OpOption
+	if rev != 0 {
+		opts = append(opts, clientv3.WithRev(rev))
+	}
+	var ops []clientv3.Op
+	for _, k := range r.keys {
+		ops = append(ops, clientv3.OpGet(s.data+k, opts...))
+	}
+	for _, sp := range r.ranges {
+		ops = append(ops, clientv3.OpGet(s.data+sp.start, append(slices.Clip(opts), s.pageOpts(sp, false)...)...))
+	}
+	return ops[:max(min(len(ops), limit), 0)]
+}
+
+// keep files away what r.ops answered (resps, possibly cut short).
+func (r readSet) keep(s *Store, pre map[string]*mvccpb.KeyValue, pages map[span]prePage, resps []*etcdserverpb.ResponseOp) {
+	for i, resp := range resps {
+		rr := resp.GetResponseRange()
+		if i < len(r.keys) {
+			var kv *mvccpb.KeyValue
+			if len(rr.Kvs) > 0 {
+				kv = rr.Kvs[0]
+			}
+			pre[r.keys[i]] = kv
+			continue
+		}
+		pages[r.ranges[i-len(r.keys)]] = prePage{s.pairs(rr.Kvs), rr.More}
+	}
+}
+
+func newReadSet(keys [][]byte, ranges [][2][]byte) readSet {
+	var r readSet
+	for _, k := range keys {
+		r.keys = append(r.keys, string(k))
+	}
+	for _, sp := range ranges {
+		r.ranges = append(r.ranges, span{string(sp[0]), string(sp[1])})
+	}
+	return r
+}
+
+// prefetched is the first page of r from what was prefetched: a page of
+// the same range, or of one that ends with r and starts before it, whose
+// keys from r's start on are r's (all of them, or a first page that has
+// some).
+func (t *tx) prefetched(r span) (prePage, bool) {
+	if p, ok := t.pages[r]; ok {
+		return p, true
+	}
+	for pr, p := range t.pages {
+		if pr.end != r.end || pr.start > r.start {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(p.kvs, r.start, func(kv kvPair, k string) int { return strings.Compare(kv.k, k) })
+		if p.more && i == len(p.kvs) {
+			continue
+		}
+		return prePage{p.kvs[i:], p.more}, true
+	}
+	return prePage{}, false
+}
+
+type prePage struct {
+	kvs  []kvPair
+	more bool
+}
+
+// start begins a transaction that has not begun: one Txn reads the fence,
+// at the current revision, with what r names. A two-phase commit left
+// under way is finished first.
+func (t *tx) start(r readSet) error {
+	if t.rev != 0 {
+		return nil
+	}
+	s := t.s
+	for {
+		ops := append([]clientv3.Op{clientv3.OpGet(s.fence)}, r.ops(s, 0, s.opts.MaxTxnOps-1)...)
+		var resp *clientv3.TxnResponse
+		err := s.call(t.ctx, "begin", func(ctx context.Context) (err error) {
+			resp, err = s.c.Txn(ctx).Then(ops...).Commit()
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if f := resp.Responses[0].GetResponseRange().Kvs; len(f) > 0 {
+			if err := s.rollForward(t.ctx, string(f[0].Value)); err != nil {
+				return err
+			}
+			continue
+		}
+		t.rev = resp.Header.Revision
+		t.keep(r, resp.Responses[1:])
+		return nil
+	}
+}
+
+func (t *tx) keep(r readSet, resps []*etcdserverpb.ResponseOp) {
+	if t.pre == nil {
+		t.pre, t.pages = map[string]*mvccpb.KeyValue{}, map[span]prePage{}
+	}
+	r.keep(t.s, t.pre, t.pages, resps)
+}
+
+// Prefetch reads keys and the first page of each range [start, end) (end
+// nil: no bound) in one round trip — the one that starts the transaction,
+// if it has not started — so that the Gets and Scans that follow need
+// none; what the transaction has already needs no round trip at all. It
+// reads nothing the transaction depends on until they ask for it. It does
+// nothing in a serializable View (it would need a quorum).
+func (t *tx) Prefetch(keys [][]byte, ranges [][2][]byte) error {
+	r := newReadSet(keys, ranges)
+	t.fetched.add(r)
+	switch {
+	case t.rev == 0:
+		return t.start(r)
+	case t.serializable:
+		return nil
+	}
+	var missing readSet
+	for _, k := range r.keys {
+		_, pre := t.pre[k]
+		if _, read := t.vals[k]; !pre && !read {
+			missing.keys = append(missing.keys, k)
+		}
+	}
+	for _, sp := range r.ranges {
+		if _, ok := t.prefetched(sp); !ok {
+			missing.ranges = append(missing.ranges, sp)
+		}
+	}
+	ops := missing.ops(t.s, t.rev, t.s.opts.MaxTxnOps)
+	if len(ops) == 0 {
+		return nil
+	}
+	var resp *clientv3.TxnResponse
+	err := t.s.call(t.ctx, "prefetch", func(ctx context.Context) (err error) {
+		resp, err = t.s.c.Txn(ctx).Then(ops...).Commit()
+		return err
+	})
+	if err != nil {
+		return t.readErr(err)
+	}
+	t.keep(missing, resp.Responses)
+	return nil
+}
+
+// PrefetchNext announces what the next Update will likely read: the
+// commit reads it after its writes, and the next Update starts at that
+// snapshot (handoff) instead of a round trip of its own.
+func (t *tx) PrefetchNext(keys [][]byte, ranges [][2][]byte) {
+	t.ahead = newReadSet(keys, ranges)
 }
 
 type write struct {
@@ -300,6 +524,9 @@ type span struct{ start, end string }
 // serializably, without a ReadIndex round, and linearizably only when the
 // member has not applied the revision yet.
 func (t *tx) get(what, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	if err := t.start(readSet{}); err != nil {
+		return nil, err
+	}
 	opts = append(opts, clientv3.WithRev(t.rev))
 	var resp *clientv3.GetResponse
 	err := t.s.call(t.ctx, what, func(ctx context.Context) (err error) {
@@ -324,15 +551,23 @@ func (t *tx) Get(key []byte) ([]byte, error) {
 	if v, ok := t.vals[string(key)]; ok {
 		return bytes.Clone(v), nil
 	}
-	resp, err := t.get("get", t.s.data+string(key))
-	if err != nil {
-		return nil, t.readErr(err)
+	var kvs []*mvccpb.KeyValue
+	if kv, ok := t.pre[string(key)]; ok {
+		if kv != nil {
+			kvs = []*mvccpb.KeyValue{kv}
+		}
+	} else {
+		resp, err := t.get("get", t.s.data+string(key))
+		if err != nil {
+			return nil, t.readErr(err)
+		}
+		kvs = resp.Kvs
 	}
-	if len(resp.Kvs) == 0 {
+	if len(kvs) == 0 {
 		t.reads[string(key)], t.vals[string(key)] = 0, nil
 		return nil, nil
 	}
-	kv := resp.Kvs[0]
+	kv := kvs[0]
 	t.reads[string(key)], t.vals[string(key)] = kv.ModRevision, kv.Value
 	return append([]byte{}, kv.Value...), nil
 }
@@ -475,37 +710,54 @@ type kvPair struct {
 
 // page reads the next page of [lo, hi) at rev after the last key of prev.
 func (t *tx) page(lo, hi string, reverse bool, prev []kvPair) ([]kvPair, bool, error) {
-	from, to := t.s.data+lo, t.s.data+hi
-	if hi == "" {
-		to = clientv3.GetPrefixRangeEnd(t.s.data)
-	}
+	r := span{lo, hi}
 	if len(prev) > 0 {
-		last := t.s.data + prev[len(prev)-1].k
-		if reverse {
-			to = last
+		// Resume after prev's last key (before it, descending).
+		if last := prev[len(prev)-1].k; reverse {
+			r.end = last
 		} else {
-			from = last + "\x00"
+			r.start = last + "\x00"
 		}
+	} else if p, ok := t.prefetched(r); ok && !reverse {
+		return p.kvs, p.more, nil
+	}
+	resp, err := t.get("scan", t.s.data+r.start, t.s.pageOpts(r, reverse)...)
+	if err != nil {
+		return nil, false, t.readErr(err)
+	}
+	return t.s.pairs(resp.Kvs), resp.More, nil
+}
+
+// pageOpts are the options of the read of a page of r from its start
+// (from its end when reverse).
+func (s *Store) pageOpts(r span, reverse bool) []clientv3.OpOption {
+	to := s.data + r.end
+	if r.end == "" {
+		to = clientv3.GetPrefixRangeEnd(s.data)
 	}
 	opts := []clientv3.OpOption{clientv3.WithRange(to), clientv3.WithLimit(pageSize)}
 	if reverse {
 		opts = append(opts, clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
 	}
-	resp, err := t.get("scan", from, opts...)
-	if err != nil {
-		return nil, false, t.readErr(err)
+	return opts
+}
+
+// pairs strips the store's prefix from kvs' keys.
+func (s *Store) pairs(kvs []*mvccpb.KeyValue) []kvPair {
+	out := make([]kvPair, len(kvs))
+	for i, kv := range kvs {
+		out[i] = kvPair{k: string(kv.Key[len(s.data):]), v: append([]byte{}, kv.Value...)}
 	}
-	out := make([]kvPair, len(resp.Kvs))
-	for i, kv := range resp.Kvs {
-		out[i] = kvPair{k: string(kv.Key[len(t.s.data):]), v: append([]byte{}, kv.Value...)}
-	}
-	return out, resp.More, nil
+	return out
 }
 
 // commit writes the buffered writes if nothing the transaction read moved.
 func (t *tx) commit() error {
 	if t.writes.Len() == 0 {
 		return nil // read-only: serializable at rev as it stands
+	}
+	if err := t.start(readSet{}); err != nil { // blind writes: finish a pending commit first
+		return err
 	}
 	s := t.s
 	budget := s.opts.MaxTxnOps - 2 // the fence and the horizon
@@ -529,9 +781,12 @@ func (t *tx) commit() error {
 	if len(ops) > s.opts.MaxTxnOps || size > limit {
 		return t.commitStaged(cmps, ops)
 	}
+	// The answer brings the next transaction's snapshot (handoff).
+	then := append(ops, t.ahead.ops(s, 0, s.opts.MaxTxnOps-len(ops))...)
+	els := append([]clientv3.Op{clientv3.OpGet(s.fence)}, t.fetched.ops(s, 0, s.opts.MaxTxnOps-1)...)
 	var resp *clientv3.TxnResponse
 	err := s.call(t.ctx, "commit", func(ctx context.Context) (err error) {
-		resp, err = s.c.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		resp, err = s.c.Txn(ctx).If(cmps...).Then(then...).Else(els...).Commit()
 		return err
 	})
 	if errors.Is(err, store.ErrUnavailable) {
@@ -540,8 +795,17 @@ func (t *tx) commit() error {
 	if err != nil {
 		return err
 	}
+	h := &handoff{rev: resp.Header.Revision, at: time.Now(), pre: map[string]*mvccpb.KeyValue{}, pages: map[span]prePage{}}
 	if !resp.Succeeded {
+		if len(resp.Responses[0].GetResponseRange().Kvs) == 0 { // else the retry's start finishes that commit
+			t.fetched.keep(s, h.pre, h.pages, resp.Responses[1:])
+			s.handoff = h
+		}
 		return errConflict
+	}
+	if len(then) > len(ops) {
+		t.ahead.keep(s, h.pre, h.pages, resp.Responses[len(ops):])
+		s.handoff = h
 	}
 	return nil
 }
