@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"github.com/dolthub/vitess/go/mysql"
-
-	"github.com/sysemu/sysemu/server/servertest"
 )
 
 // insertOutcome is what a client sees of an INSERT and right after it.
@@ -66,12 +64,7 @@ func dumpRows(t *testing.T, c *mysql.Conn, table string) string {
 // databases: fa through the fast path, pl through the planner (a comment
 // keeps a statement off the fast path).
 func TestFastInsertMatchesPlanner(t *testing.T) {
-	in := servertest.Start(t)
-	root, err := sql.Open("mysql", in.RootDSN(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	in, root := startRoot(t)
 	schema := []string{
 		"CREATE TABLE t (id BIGINT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(5) NOT NULL, n INT DEFAULT 7, d DECIMAL(6,2), u TINYINT UNSIGNED, s VARCHAR(3) NOT NULL DEFAULT 'dft')",
 		"CREATE TABLE k (a INT PRIMARY KEY, b VARCHAR(10), UNIQUE KEY kb (b))",
@@ -300,17 +293,7 @@ func btoi(b bool) int {
 // prepared through the fast path. Each INSERT commits (two fdatasyncs), so
 // the difference is the per-statement CPU.
 func BenchmarkInsert(b *testing.B) {
-	in := servertest.Start(b)
-	db, err := sql.Open("mysql", in.RootDSN(""))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	for _, q := range []string{"CREATE DATABASE shop", "CREATE TABLE shop.t (id BIGINT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(32))"} {
-		if _, err := db.Exec(q); err != nil {
-			b.Fatal(err)
-		}
-	}
+	_, db := startRoot(b, "CREATE DATABASE shop", "CREATE TABLE shop.t (id BIGINT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(32))")
 	for _, c := range []struct{ name, query string }{
 		{"fast", "INSERT INTO shop.t (v) VALUES ('row')"},
 		{"planner", "INSERT /* planner */ INTO shop.t (v) VALUES ('row')"},

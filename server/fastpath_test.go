@@ -182,19 +182,9 @@ func TestFastPathMatchesPlanner(t *testing.T) {
 // Point selects by primary key over the wire, prepared, through the fast
 // path and (with parentheses) through the planner; next_table_id() reads.
 func BenchmarkPointSelect(b *testing.B) {
-	in := servertest.Start(b)
-	db, err := sql.Open("mysql", in.RootDSN(""))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	_, db := startRoot(b, "CREATE DATABASE shop", "CREATE TABLE shop.t (id BIGINT PRIMARY KEY, c VARCHAR(20))",
+		"INSERT INTO shop.t VALUES (1, 'a'), (2, 'b'), (3, 'c')")
 	db.SetMaxOpenConns(1)
-	for _, q := range []string{"CREATE DATABASE shop", "CREATE TABLE shop.t (id BIGINT PRIMARY KEY, c VARCHAR(20))",
-		"INSERT INTO shop.t VALUES (1, 'a'), (2, 'b'), (3, 'c')"} {
-		if _, err := db.Exec(q); err != nil {
-			b.Fatal(err)
-		}
-	}
 	for _, c := range []struct{ name, query string }{
 		{"fast", "SELECT c FROM shop.t WHERE id = ?"},
 		{"planner", "SELECT c FROM shop.t WHERE (id = ?)"},
@@ -217,4 +207,22 @@ func BenchmarkPointSelect(b *testing.B) {
 			}
 		})
 	}
+}
+
+// startRoot starts a server, runs stmts as root and returns the server and
+// root's connection pool, closed when tb ends.
+func startRoot(tb testing.TB, stmts ...string) (*servertest.Instance, *sql.DB) {
+	tb.Helper()
+	in := servertest.Start(tb)
+	db, err := sql.Open("mysql", in.RootDSN(""))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	for _, q := range stmts {
+		if _, err := db.Exec(q); err != nil {
+			tb.Fatalf("%s: %v", q, err)
+		}
+	}
+	return in, db
 }
