@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/google/btree"
@@ -326,15 +327,28 @@ func (s *State) Table(db, name string) *Table {
 	if d == nil {
 		return nil
 	}
-	t, _ := s.byName.Get(&Table{DatabaseID: d.ID, Name: name})
+	p := probes.Get().(*Table)
+	p.DatabaseID, p.Name = d.ID, name
+	t, _ := s.byName.Get(p)
+	p.DatabaseID, p.Name = 0, ""
+	probes.Put(p)
 	return t
 }
 
 // TableByID returns the table with the given TABLE_ID, or nil.
 func (s *State) TableByID(id uint64) *Table {
-	t, _ := s.byID.Get(&Table{ID: id})
+	p := probes.Get().(*Table)
+	p.ID = id
+	t, _ := s.byID.Get(p)
+	p.ID = 0
+	probes.Put(p)
 	return t
 }
+
+// probes are the keys the two lookups above search with: a Table is large
+// (~290 bytes), and each statement looks its tables up, so a key made for
+// each lookup was a good part of the garbage per statement.
+var probes = sync.Pool{New: func() any { return new(Table) }}
 
 // Tables returns the tables of database db ordered by lower-case name.
 func (s *State) Tables(db string) []*Table {
