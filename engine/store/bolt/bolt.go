@@ -1,24 +1,33 @@
 // Package bolt is the embedded default store.Store, over go.etcd.io/bbolt:
-// one file, one bucket holding every key.
+// one file, one bucket holding every key, and in front of it a write-ahead
+// log (the directory beside the file, named after it with "-wal").
 //
-// Concurrent Updates are group-committed: they share one write transaction and
-// one fsync (see group.go). Each fn still runs on its caller's goroutine, so a
-// panic in fn propagates from Update as usual, with its stack, and nothing fn
-// wrote is committed; the rest of its group commits without it.
+// Concurrent Updates are group-committed: they append one record to the log
+// with one fdatasync (see group.go and wal.go), and their writes wait in
+// memory (overlay.go) until a flush writes them into the file, in the
+// background about once a second. Open replays the log into the file; a
+// clean Close leaves it empty and removes it. Each fn still runs on its
+// caller's goroutine, so a panic in fn propagates from Update as usual, with
+// its stack, and nothing fn wrote is committed; the rest of its group
+// commits without it.
 //
 // Bolt-specific behaviour:
 //   - Keys must be 1 to bbolt.MaxKeySize (32768) bytes long.
 //   - Transactions do not nest: an Update inside an Update's fn deadlocks.
-//     A long View holds up an Update whose commit has to grow the file's
-//     memory map (past Options.InitialMmapSize) until the View ends, so never
-//     wait for an Update inside a View either.
+//     A long View holds up a flush that has to grow the file's memory map
+//     (past Options.InitialMmapSize) until the View ends, and every
+//     transaction that begins meanwhile with it, so never wait for an Update
+//     inside a View either.
 package bolt
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -30,14 +39,23 @@ import (
 	"github.com/sysemu/sysemu/engine/store"
 )
 
-// bucketName is the one bucket holding all keys.
-const bucketName = "sysemu"
+// bucketName is the one bucket holding all keys. logBucket holds
+// appliedKey, the last log record flushed into the file, and logIDKey.
+const (
+	bucketName = "sysemu"
+	logBucket  = "sysemu.log"
+	appliedKey = "applied"
+	logIDKey   = "id"
+)
 
 // Defaults for Options.
 const (
 	DefaultTimeout = time.Second
 	// DefaultInitialMmapSize is 256 MiB.
 	DefaultInitialMmapSize = 256 << 20
+	// DefaultFlushInterval is how often logged writes are flushed into the
+	// file.
+	DefaultFlushInterval = time.Second
 )
 
 // ErrLocked is returned, wrapped, by Open when another process holds the
@@ -119,8 +137,8 @@ func openVerified(path string, o *bbolt.Options) (db *bbolt.DB, err error) {
 
 // Options configures Open. The zero value is the production setting.
 type Options struct {
-	// NoSync skips fsync on commit: a crash may lose or corrupt recent
-	// commits. For tests and benchmarks only.
+	// NoSync skips fsync on commit and flush: a crash of the machine may
+	// lose or corrupt recent commits. For tests and benchmarks only.
 	NoSync bool
 	// Timeout is how long Open waits for the file lock; 0 means
 	// DefaultTimeout.
@@ -137,6 +155,12 @@ type Options struct {
 	// grows the file to the map size and 0 means bbolt's default (no
 	// initial map); < 0 means bbolt's default everywhere.
 	InitialMmapSize int
+	// SegmentSize is the space each log segment allocates up front; 0 means
+	// DefaultSegmentSize.
+	SegmentSize int64
+	// FlushInterval is how often logged writes are flushed into the file
+	// (sooner once 8 MiB wait); 0 means DefaultFlushInterval.
+	FlushInterval time.Duration
 }
 
 // Store is a store.Store in one bbolt file.
@@ -157,6 +181,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.InitialMmapSize == 0 && runtime.GOOS != "windows" {
 		opts.InitialMmapSize = DefaultInitialMmapSize
 	}
+	opts.SegmentSize = cmp.Or(opts.SegmentSize, DefaultSegmentSize)
+	opts.FlushInterval = cmp.Or(opts.FlushInterval, DefaultFlushInterval)
 	db, err := openVerified(path, &bbolt.Options{
 		Timeout:         opts.Timeout,
 		NoSync:          opts.NoSync,
@@ -168,15 +194,71 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
+	var logID uint64
 	err = db.Update(func(tx *bbolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists([]byte(bucketName))
-		return err
+		if _, err := tx.CreateBucketIfNotExists([]byte(bucketName)); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucketIfNotExists([]byte(logBucket))
+		if err != nil {
+			return err
+		}
+		if v := b.Get([]byte(logIDKey)); len(v) == 8 {
+			logID = binary.BigEndian.Uint64(v)
+			return nil
+		}
+		logID = rand.Uint64()
+		return b.Put([]byte(logIDKey), binary.BigEndian.AppendUint64(nil, logID))
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("bolt: open %s: create bucket: %w", path, err)
 	}
-	return &Store{db: db, gc: startGroupCommitter(db, opts.MaxBatchDelay)}, nil
+	log := &wal{dir: path + "-wal", id: logID, segSize: opts.SegmentSize, noSync: opts.NoSync}
+	seq, err := replay(db, log.dir, logID)
+	if err == nil {
+		err = log.start(seq+1, 0)
+	}
+	if errors.Is(err, errDamagedLog) {
+		err = fmt.Errorf("%w: %w", ErrDamaged, err)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	return &Store{db: db, gc: startGroupCommitter(db, log, seq, opts.MaxBatchDelay, opts.FlushInterval)}, nil
+}
+
+// replay flushes the records in the log directory that the file lacks
+// into it, removes the log and returns the last record's number.
+func replay(db *bbolt.DB, dir string, logID uint64) (uint64, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, err
+	}
+	var applied uint64
+	if err := db.View(func(btx *bbolt.Tx) error { applied = readApplied(btx); return nil }); err != nil {
+		return 0, err
+	}
+	recs, err := readLog(dir, logID, applied)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", dir, err)
+	}
+	if len(recs) > 0 {
+		o := newOverlay()
+		for _, r := range recs {
+			err := decodeOps(r.payload, func(op byte, key, val []byte) {
+				o.set(entry{key: key, val: val, seq: r.seq, del: op == opDelete})
+			})
+			if err != nil {
+				return 0, fmt.Errorf("%s: record %d: %w", dir, r.seq, err)
+			}
+		}
+		applied = recs[len(recs)-1].seq
+		if err := flushInto(db, o, applied); err != nil {
+			return 0, fmt.Errorf("replay the log %s: %w", dir, err)
+		}
+	}
+	return applied, removeLog(dir)
 }
 
 // View implements store.Store.
@@ -185,8 +267,13 @@ func (s *Store) View(ctx context.Context, fn func(tx store.Tx) error) error {
 		return err
 	}
 	defer s.gate.Leave()
+	o := s.gc.head.Load() // before the file's transaction: see overlay.go
 	return s.db.View(func(btx *bbolt.Tx) error {
-		return fn(newTx(btx))
+		t := &tx{b: btx.Bucket([]byte(bucketName)), v: view{o: o}}
+		if o.t.Len() > 0 {
+			t.v.applied = readApplied(btx)
+		}
+		return fn(t)
 	})
 }
 
@@ -205,23 +292,33 @@ func (s *Store) Close() error {
 	if !s.gate.Close() {
 		return nil
 	}
-	s.gc.stop()
+	ferr := s.gc.stop()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("bolt: close %s: %w", s.db.Path(), err)
 	}
-	return nil
+	return ferr
 }
 
+// tx is one transaction: the file as of a flush (b, read-only) and the
+// overlay's entries newer than that flush (v). An Update's tx has its own
+// copy of the overlay, takes its writes there and encodes them (ops) for
+// the log record seq.
 type tx struct {
-	b      *bbolt.Bucket
-	writes int // bumped by every Put and Delete, so Scan can notice them
+	b   *bbolt.Bucket
+	v   view
+	seq uint64 // 0 in a View
+	ops []byte
 }
-
-func newTx(btx *bbolt.Tx) *tx { return &tx{b: btx.Bucket([]byte(bucketName))} }
 
 // Get implements store.Tx. Unlike Scan's slices, the result is a copy and
 // stays valid after the transaction.
 func (tx *tx) Get(key []byte) ([]byte, error) {
+	if e, ok := tx.v.get(key); ok {
+		if e.del {
+			return nil, nil
+		}
+		return append([]byte{}, e.val...), nil
+	}
 	k, v := tx.b.Cursor().Seek(key)
 	if k == nil || !bytes.Equal(k, key) {
 		return nil, nil
@@ -229,73 +326,116 @@ func (tx *tx) Get(key []byte) ([]byte, error) {
 	return append([]byte{}, v...), nil
 }
 
-// Put implements store.Tx.
+// Put implements store.Tx. Keys and values are checked against bbolt's
+// limits here, as the flush that writes them into the file must not fail.
 func (tx *tx) Put(key, value []byte) error {
-	if !tx.b.Writable() {
+	if tx.seq == 0 {
 		return store.ErrReadOnly
 	}
-	tx.writes++
-	// bbolt copies key but keeps value until the commit.
-	if err := tx.b.Put(key, append([]byte{}, value...)); err != nil {
+	if err := checkKey(key); err != nil {
 		return fmt.Errorf("bolt: put %q: %w", key, err)
 	}
+	if int64(len(value)) > bbolt.MaxValueSize {
+		return fmt.Errorf("bolt: put %q: %w", key, bolterrors.ErrValueTooLarge)
+	}
+	tx.write(opPut, key, value)
 	return nil
 }
 
 // Delete implements store.Tx.
 func (tx *tx) Delete(key []byte) error {
-	if !tx.b.Writable() {
+	if tx.seq == 0 {
 		return store.ErrReadOnly
 	}
-	tx.writes++
-	if err := tx.b.Delete(key); err != nil {
+	if err := checkKey(key); err != nil {
 		return fmt.Errorf("bolt: delete %q: %w", key, err)
+	}
+	tx.write(opDelete, key, nil)
+	return nil
+}
+
+func checkKey(key []byte) error {
+	switch {
+	case len(key) == 0:
+		return bolterrors.ErrKeyRequired
+	case len(key) > bbolt.MaxKeySize:
+		return bolterrors.ErrKeyTooLarge
 	}
 	return nil
 }
 
-// Scan implements store.Tx. If fn writes, Scan seeks back to the key it last
-// visited and carries on from there, so that it neither skips nor revisits
-// keys (a bbolt cursor is not safe to use across writes).
+func (tx *tx) write(op byte, key, value []byte) {
+	e := entry{key: bytes.Clone(key), seq: tx.seq, del: op == opDelete}
+	if op == opPut {
+		e.val = append([]byte{}, value...) // not nil: empty and absent differ
+	}
+	tx.v.o.set(e)
+	tx.ops = appendOp(tx.ops, op, key, value)
+}
+
+// Scan implements store.Tx: it merges the file's keys with the overlay's,
+// the overlay's winning. The file is read-only underneath, so its cursor
+// just moves on; the overlay is searched afresh after each key, so keys fn
+// writes or deletes further on are seen as they are then, and none is
+// skipped or visited twice.
 func (tx *tx) Scan(start, end []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
 	c := tx.b.Cursor()
-	var k, v []byte
+	var bk, bv []byte // the file's next key
 	switch {
 	case !reverse:
-		k, v = c.Seek(start)
+		bk, bv = c.Seek(start)
 	case end == nil:
-		k, v = tx.last(c)
+		bk, bv = tx.last(c)
 	default:
-		k, v = tx.before(c, end)
+		bk, bv = tx.before(c, end)
 	}
-	for k != nil {
-		if reverse && bytes.Compare(k, start) < 0 ||
-			!reverse && end != nil && bytes.Compare(k, end) >= 0 {
-			return nil
+	step := func() {
+		if reverse {
+			bk, bv = tx.prev(c, bk)
+		} else {
+			bk, bv = c.Next()
 		}
-		writes := tx.writes
+	}
+	var pos []byte // the last key visited
+	for {
+		if bk != nil && (reverse && bytes.Compare(bk, start) < 0 || !reverse && end != nil && bytes.Compare(bk, end) >= 0) {
+			bk = nil
+		}
+		e, ok := tx.v.next(start, end, pos, reverse)
+		var k, v []byte
+		switch order := 0; {
+		case bk == nil && !ok:
+			return nil
+		case bk != nil && ok:
+			order = bytes.Compare(bk, e.key)
+			if reverse {
+				order = -order
+			}
+			if order < 0 {
+				k, v = bk, bv
+				step()
+				break
+			}
+			if order == 0 {
+				step() // the overlay's entry replaces the file's
+			}
+			fallthrough
+		case ok:
+			pos = e.key
+			if e.del {
+				continue
+			}
+			k, v = e.key, e.val
+		default:
+			k, v = bk, bv
+			step()
+		}
+		pos = k
 		more, err := fn(k, v)
 		if err != nil || !more {
 			return err
 		}
-		// k stays valid for the whole transaction, even across writes.
-		switch {
-		case tx.writes != writes && reverse:
-			k, v = tx.before(c, k)
-		case tx.writes != writes:
-			at, atv := c.Seek(k)
-			if bytes.Equal(at, k) {
-				k, v = c.Next()
-			} else {
-				k, v = at, atv // k was deleted
-			}
-		case reverse:
-			k, v = tx.prev(c, k)
-		default:
-			k, v = c.Next()
-		}
 	}
-	return nil
 }
 
 // The helpers below work around two bugs in bbolt v1.5.0's Cursor, both

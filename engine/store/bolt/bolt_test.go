@@ -1,14 +1,19 @@
 package bolt_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -226,4 +231,157 @@ func TestOpenDamaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	open(t, dir, bolt.Options{}).Close()
+}
+
+// TestStoreFlushing runs the suite with flushes every millisecond, so that
+// transactions keep meeting flushes and overlays pruned under them.
+func TestStoreFlushing(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dir string) store.Store {
+		return open(t, dir, bolt.Options{FlushInterval: time.Millisecond})
+	}, storetest.Options{Durable: true})
+}
+
+// TestStoreUnflushed runs the suite with no flush before Close: every read
+// goes through the overlay, and every reopen replays the log.
+func TestStoreUnflushed(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dir string) store.Store {
+		return open(t, dir, bolt.Options{FlushInterval: time.Hour})
+	}, storetest.Options{Durable: true})
+}
+
+// TestKilledWriter kills a real process (this test binary, re-run as a
+// writer) with SIGKILL while 4 goroutines commit, then reopens its store:
+// every acknowledged Update is there, whole, and so is every Update that
+// made it into the log without its acknowledgement.
+func TestKilledWriter(t *testing.T) {
+	if dir := os.Getenv("BOLT_TEST_WRITER"); dir != "" {
+		killedWriter(dir)
+		return
+	}
+	for _, flush := range []string{"1h", "2ms"} {
+		for round := range 4 {
+			t.Run(fmt.Sprintf("flush=%s/%d", flush, round), func(t *testing.T) {
+				dir := t.TempDir()
+				cmd := exec.Command(os.Args[0], "-test.run=^TestKilledWriter$")
+				cmd.Env = append(os.Environ(), "BOLT_TEST_WRITER="+dir, "BOLT_TEST_FLUSH="+flush)
+				cmd.Stderr = os.Stderr
+				out, err := cmd.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				acked := map[int]int{}
+				stopAt := 300 + rand.IntN(3000)
+				sc := bufio.NewScanner(out)
+				for n := 0; n < stopAt && sc.Scan(); n++ {
+					var g, i int
+					if _, err := fmt.Sscan(sc.Text(), &g, &i); err != nil {
+						t.Fatalf("writer said %q", sc.Text())
+					}
+					acked[g] = max(acked[g], i)
+				}
+				cmd.Process.Kill()
+				cmd.Wait()
+				if len(acked) == 0 {
+					t.Fatal("the writer acknowledged nothing")
+				}
+				s := open(t, dir, bolt.Options{})
+				defer s.Close()
+				err = s.View(context.Background(), func(tx store.Tx) error {
+					for g := range 4 {
+						v, err := tx.Get(fmt.Appendf(nil, "last/%d", g))
+						if err != nil {
+							return err
+						}
+						last := -1
+						if v != nil {
+							last, _ = strconv.Atoi(string(v))
+						}
+						if last < acked[g] {
+							return fmt.Errorf("writer %d: acknowledged %d, stored %d", g, acked[g], last)
+						}
+						for i := 0; i <= last; i++ {
+							v, err := tx.Get(fmt.Appendf(nil, "row/%d/%06d", g, i))
+							if err != nil {
+								return err
+							}
+							if string(v) != strings.Repeat(strconv.Itoa(i), 50) {
+								return fmt.Errorf("writer %d: row %d of %d is %q", g, i, last, v)
+							}
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+// killedWriter commits until killed, printing "writer update" after each
+// acknowledged Update, and ends with an error if not killed within a minute.
+func killedWriter(dir string) {
+	interval, _ := time.ParseDuration(os.Getenv("BOLT_TEST_FLUSH"))
+	s, err := bolt.Open(filepath.Join(dir, "sysemu.db"), bolt.Options{FlushInterval: interval, SegmentSize: 64 << 10})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	var mu sync.Mutex
+	for g := range 4 {
+		go func() {
+			for i := 0; ; i++ {
+				err := s.Update(context.Background(), func(tx store.Tx) error {
+					if err := tx.Put(fmt.Appendf(nil, "row/%d/%06d", g, i), []byte(strings.Repeat(strconv.Itoa(i), 50))); err != nil {
+						return err
+					}
+					return tx.Put(fmt.Appendf(nil, "last/%d", g), []byte(strconv.Itoa(i)))
+				})
+				if err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(2)
+				}
+				mu.Lock()
+				fmt.Println(g, i)
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(time.Minute)
+	os.Exit(3)
+}
+
+// A log copied in beside another database file is refused, not replayed.
+func TestOpenForeignLog(t *testing.T) {
+	ctx := context.Background()
+	a, b := t.TempDir(), t.TempDir()
+	sa := open(t, a, bolt.Options{FlushInterval: time.Hour})
+	if err := sa.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("k"), []byte("v")) }); err != nil {
+		t.Fatal(err)
+	}
+	// Copy a's log while a is open, as a crash would leave it.
+	if err := os.CopyFS(filepath.Join(b, "sysemu.db-wal"), os.DirFS(filepath.Join(a, "sysemu.db-wal"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := sa.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(a, "sysemu.db-wal")); err == nil {
+		entries, _ := os.ReadDir(filepath.Join(a, "sysemu.db-wal"))
+		if len(entries) > 0 {
+			t.Errorf("a clean Close left %d log segments", len(entries))
+		}
+	}
+	sb, err := bolt.Open(filepath.Join(b, "sysemu.db"), bolt.Options{})
+	if err == nil {
+		sb.Close()
+		t.Fatal("a database file opened with another file's log beside it")
+	}
+	if !errors.Is(err, bolt.ErrDamaged) || !strings.Contains(err.Error(), "belongs to another database file") {
+		t.Fatalf("Open: %v, want ErrDamaged: belongs to another database file", err)
+	}
 }

@@ -3,19 +3,26 @@ package bolt
 // Group commit.
 //
 // One committer goroutine does all writing. Update queues a call and waits.
-// The committer takes every call queued so far (up to maxBatchSize), begins
-// one write transaction and, for each call in turn, hands the transaction to
-// the caller's goroutine, which runs fn on it and hands it back. Then it
-// commits once, with one fsync. While it commits, new calls queue up and form
-// the next group, so groups grow with the load and the fsync time, and a lone
-// Update is not delayed at all.
+// The committer takes every call queued so far (up to maxBatchSize), opens
+// one read transaction on the bbolt file and, for each call in turn, hands
+// the caller's goroutine a transaction over that file and a copy of the
+// overlay (overlay.go); the caller runs fn on it and hands it back. A fn
+// that fails leaves its copy behind, so the calls after it see exactly what
+// the successful ones wrote. Then the committer appends the group's writes
+// to the log as one record, with one fdatasync (wal.go), and publishes the
+// new overlay. While it syncs, new calls queue up and form the next group,
+// so groups grow with the load and the sync time, and a lone Update is not
+// delayed at all. A failed fn's error is reported after the commit if
+// others wrote before it in the group, so that it never rests on writes
+// that did not commit (if the commit fails, the fn gets that failure). A fn
+// that panics (or calls runtime.Goexit) does so on its own goroutine, as it
+// would without group commit; its call is dropped and the rest of the group
+// goes on.
 //
-// bbolt has no savepoints, so when a fn fails the transaction is rolled back
-// and the group is run again without that call. A call that failed after
-// others had written in the same transaction is then run on its own, so that
-// its error never rests on writes that might not be committed. A fn that
-// panics (or calls runtime.Goexit) does so on its own goroutine, as it would
-// without group commit; its call is dropped and the rest of the group goes on.
+// The committer also starts the flushes that write the overlay into the
+// bbolt file (one at a time, on their own goroutine, every FlushInterval or
+// once flushBytes are logged) and, when one has committed, drops what it
+// wrote from the overlay.
 //
 // This replaces bbolt's DB.Batch, which runs fns on its own goroutine (turning
 // panics into errors and hanging its whole batch on runtime.Goexit) and closes
@@ -23,9 +30,13 @@ package bolt
 // ends, which adds that delay to every Update once two run at a time.
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
-	"slices"
+	"fmt"
+	"os"
+	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -33,63 +44,100 @@ import (
 	"github.com/sysemu/sysemu/engine/store"
 )
 
-// maxBatchSize caps the number of Updates in one commit.
-const maxBatchSize = 1000
+const (
+	// maxBatchSize caps the number of Updates in one commit.
+	maxBatchSize = 1000
+	// flushBytes of overlay start a flush before FlushInterval is up.
+	flushBytes = 8 << 20
+	// maxOverlayBytes: while flushes fail (a full disk), Updates fail once
+	// the overlay holds this much.
+	maxOverlayBytes = 64 << 20
+	// flushRetry spaces out flushes after one failed.
+	flushRetry = time.Second
+)
 
 // errAbandoned reports to the committer that fn panicked or exited its
 // goroutine. Callers never see it.
 var errAbandoned = errors.New("bolt: fn panicked or exited")
 
 type groupCommitter struct {
-	db     *bbolt.DB
-	delay  time.Duration // Options.MaxBatchDelay
-	calls  chan *call
-	quit   chan struct{}
-	exited chan struct{}
+	db         *bbolt.DB
+	log        *wal
+	head       atomic.Pointer[overlay] // read by View
+	seq        uint64                  // the last record logged
+	delay      time.Duration           // Options.MaxBatchDelay
+	flushEvery time.Duration
+
+	flushing  bool
+	flushed   chan flushResult
+	flushErr  error     // the last flush's failure; nil after a success
+	lastFlush time.Time // when the last flush started
+
+	calls    chan *call
+	quit     chan struct{}
+	exited   chan struct{}
+	closeErr error // the final flush's failure
 }
 
 // call is one Update waiting in or running with a group.
 type call struct {
-	tx   chan *bbolt.Tx // committer to caller: run fn on this
-	ran  chan error     // caller to committer: fn's result, or errAbandoned
-	done chan error     // committer to caller: Update's result
+	tx   chan *tx   // committer to caller: run fn on this
+	ran  chan error // caller to committer: fn's result, or errAbandoned
+	done chan error // committer to caller: Update's result
+	err  error      // fn's failure, held until the group's commit
 }
 
-func startGroupCommitter(db *bbolt.DB, delay time.Duration) *groupCommitter {
+// flushResult is a flush's outcome: o, holding every record up to seq, is
+// in the file, or err says why not. old are the log segments it made
+// obsolete.
+type flushResult struct {
+	o   *overlay
+	seq uint64
+	old []string
+	err error
+}
+
+func startGroupCommitter(db *bbolt.DB, log *wal, seq uint64, delay, flushEvery time.Duration) *groupCommitter {
 	g := &groupCommitter{
-		db:     db,
-		delay:  delay,
-		calls:  make(chan *call),
-		quit:   make(chan struct{}),
-		exited: make(chan struct{}),
+		db:         db,
+		log:        log,
+		seq:        seq,
+		delay:      delay,
+		flushEvery: flushEvery,
+		flushed:    make(chan flushResult, 1),
+		calls:      make(chan *call),
+		quit:       make(chan struct{}),
+		exited:     make(chan struct{}),
 	}
+	g.head.Store(newOverlay())
 	go g.loop()
 	return g
 }
 
-// stop ends the committer. No update may be running or start.
-func (g *groupCommitter) stop() {
+// stop ends the committer after flushing everything logged into the file.
+// No update may be running or start.
+func (g *groupCommitter) stop() error {
 	close(g.quit)
 	<-g.exited
+	return g.closeErr
 }
 
-// update runs fn in a group commit. It runs fn on the calling goroutine,
-// possibly more than once.
+// update runs fn in a group commit. It runs fn on the calling goroutine.
 func (g *groupCommitter) update(ctx context.Context, fn func(tx store.Tx) error) error {
-	c := &call{tx: make(chan *bbolt.Tx), ran: make(chan error, 1), done: make(chan error, 1)}
+	c := &call{tx: make(chan *tx), ran: make(chan error, 1), done: make(chan error, 1)}
 	g.calls <- c
 	for {
 		select {
-		case btx := <-c.tx:
-			c.runFn(ctx, fn, btx)
+		case t := <-c.tx:
+			c.runFn(ctx, fn, t)
 		case err := <-c.done:
 			return err
 		}
 	}
 }
 
-// runFn runs fn on btx and reports the result to the committer.
-func (c *call) runFn(ctx context.Context, fn func(tx store.Tx) error, btx *bbolt.Tx) {
+// runFn runs fn on t and reports the result to the committer.
+func (c *call) runFn(ctx context.Context, fn func(tx store.Tx) error, t *tx) {
 	if err := ctx.Err(); err != nil {
 		c.ran <- err
 		return
@@ -100,7 +148,7 @@ func (c *call) runFn(ctx context.Context, fn func(tx store.Tx) error, btx *bbolt
 			c.ran <- errAbandoned
 		}
 	}()
-	err := fn(newTx(btx))
+	err := fn(t)
 	returned = true
 	if err == nil {
 		// A ctx done before the commit still cancels the Update.
@@ -109,19 +157,29 @@ func (c *call) runFn(ctx context.Context, fn func(tx store.Tx) error, btx *bbolt
 	c.ran <- err
 }
 
-// run has c's goroutine run its fn on btx and returns the result.
-func (c *call) run(btx *bbolt.Tx) error {
-	c.tx <- btx
+// run has c's goroutine run its fn on t and returns the result.
+func (c *call) run(t *tx) error {
+	c.tx <- t
 	return <-c.ran
 }
 
 func (g *groupCommitter) loop() {
 	defer close(g.exited)
+	tick := time.NewTicker(g.flushEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case c := <-g.calls:
 			g.commit(g.gather(c))
+			if g.head.Load().bytes >= flushBytes {
+				g.startFlush()
+			}
+		case r := <-g.flushed:
+			g.flushDone(r)
+		case <-tick.C:
+			g.startFlush()
 		case <-g.quit:
+			g.closeErr = g.finish()
 			return
 		}
 	}
@@ -154,35 +212,144 @@ func (g *groupCommitter) gather(first *call) []*call {
 	return group
 }
 
-// commit runs group in one transaction and commits it, dropping failed calls.
+// commit runs group's calls in turn and logs what the successful ones wrote
+// as one record.
 func (g *groupCommitter) commit(group []*call) {
-	for len(group) > 0 {
-		failed, failure := -1, error(nil)
-		err := g.db.Update(func(btx *bbolt.Tx) error {
-			for i, c := range group {
-				if failure = c.run(btx); failure != nil {
-					failed = i
-					return failure
-				}
-			}
-			return nil
-		})
-		if failed < 0 {
-			for _, c := range group {
-				c.done <- err // nil, or the commit's error
-			}
-			return
+	head := g.head.Load()
+	if g.flushErr != nil && head.bytes >= maxOverlayBytes {
+		err := fmt.Errorf("bolt: %d MiB of logged writes wait for %s, which cannot take them: %w", head.bytes>>20, g.db.Path(), g.flushErr)
+		for _, c := range group {
+			c.done <- err
 		}
-		c := group[failed]
-		group = slices.Delete(group, failed, failed+1)
-		switch {
-		case failure == errAbandoned:
-			// The caller is unwinding its panic; nobody waits for done.
-		case failed == 0:
-			// fn saw only committed data: its error stands.
-			c.done <- failure
-		default:
-			c.done <- g.db.Update(c.run)
+		return
+	}
+	seq := g.seq + 1
+	work := head
+	var payload []byte
+	var ok, held []*call
+	err := g.db.View(func(btx *bbolt.Tx) error {
+		base, applied := btx.Bucket([]byte(bucketName)), readApplied(btx)
+		for _, c := range group {
+			t := &tx{b: base, v: view{o: work.clone(), applied: applied}, seq: seq}
+			switch err := c.run(t); {
+			case err == errAbandoned:
+				// The caller is unwinding its panic; nobody waits for done.
+			case err != nil && len(payload) == 0:
+				c.done <- err // fn saw only committed data: its error stands
+			case err != nil:
+				c.err = err
+				held = append(held, c)
+			default:
+				work, payload = t.v.o, append(payload, t.ops...)
+				ok = append(ok, c)
+			}
+		}
+		return nil
+	})
+	if err == nil && len(payload) > 0 {
+		if err = g.log.append(seq, payload); err == nil {
+			g.seq = seq
+			g.head.Store(work)
 		}
 	}
+	for _, c := range ok {
+		c.done <- err
+	}
+	for _, c := range held {
+		c.done <- cmp.Or(err, c.err)
+	}
+}
+
+// startFlush writes the overlay into the file on another goroutine, unless
+// a flush runs, there is nothing to write, or the last one failed less than
+// flushRetry ago.
+func (g *groupCommitter) startFlush() {
+	o := g.head.Load()
+	if g.flushing || o.t.Len() == 0 || g.flushErr != nil && time.Since(g.lastFlush) < flushRetry {
+		return
+	}
+	g.lastFlush = time.Now()
+	old, err := g.log.rotate(g.seq + 1)
+	if err != nil {
+		g.flushErr = err
+		return
+	}
+	g.flushing = true
+	seq := g.seq
+	go func() {
+		err := flushInto(g.db, o, seq)
+		if err == nil {
+			removeSegments(old)
+		}
+		g.flushed <- flushResult{o: o, seq: seq, old: old, err: err}
+	}()
+}
+
+func (g *groupCommitter) flushDone(r flushResult) {
+	g.flushing = false
+	if r.err != nil {
+		g.flushErr = r.err
+		g.log.old = append(r.old, g.log.old...)
+		return
+	}
+	g.flushErr = nil
+	g.head.Store(g.head.Load().without(r.o, r.seq))
+}
+
+// finish waits for a running flush and flushes the rest; the log is then
+// empty and removed. If that fails, the log stays for the next Open.
+func (g *groupCommitter) finish() error {
+	if g.flushing {
+		g.flushDone(<-g.flushed)
+	}
+	g.log.close()
+	if o := g.head.Load(); o.t.Len() > 0 {
+		if err := flushInto(g.db, o, g.seq); err != nil {
+			return fmt.Errorf("bolt: flush the log into %s: %w", g.db.Path(), err)
+		}
+	}
+	return removeLog(g.log.dir)
+}
+
+// flushInto writes o, which holds every record up to seq, into db.
+func flushInto(db *bbolt.DB, o *overlay, seq uint64) error {
+	return db.Update(func(btx *bbolt.Tx) error {
+		b := btx.Bucket([]byte(bucketName))
+		var err error
+		o.t.Ascend(func(e entry) bool {
+			if e.del {
+				err = b.Delete(e.key)
+			} else {
+				err = b.Put(e.key, e.val)
+			}
+			return err == nil
+		})
+		if err != nil {
+			return err
+		}
+		return btx.Bucket([]byte(logBucket)).Put([]byte(appliedKey), binary.BigEndian.AppendUint64(nil, seq))
+	})
+}
+
+// readApplied returns the last record flushed into the file.
+func readApplied(btx *bbolt.Tx) uint64 {
+	v := btx.Bucket([]byte(logBucket)).Get([]byte(appliedKey))
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// removeLog deletes every segment in dir.
+func removeLog(dir string) error {
+	firsts, err := segments(dir)
+	if err != nil {
+		return err
+	}
+	for _, f := range firsts {
+		if err := os.Remove(segmentName(dir, f)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,0 +1,111 @@
+package bolt
+
+// The overlay: writes that are durable in the log but not yet in the bbolt
+// file, newest per key, kept in a copy-on-write B-tree.
+//
+// A transaction reads the bbolt file as of some flush (the base) and an
+// overlay, and takes an overlay entry over the base only if the entry's log
+// record is newer than the base's last flushed record. A reader loads the
+// overlay before it opens the bbolt transaction, and the committer removes
+// entries from the overlay only after the flush that holds them committed,
+// so whatever the order of the two, base and visible entries together are
+// one state: the newer of the two.
+
+import (
+	"bytes"
+
+	"github.com/google/btree"
+)
+
+// entry is the newest logged write of one key.
+type entry struct {
+	key []byte
+	val []byte // nil for a delete
+	seq uint64 // the log record that wrote it
+	del bool
+}
+
+// entrySize is what an entry costs in memory, roughly.
+func entrySize(e entry) int { return len(e.key) + len(e.val) + 64 }
+
+// overlay is immutable once published; writers change a clone.
+type overlay struct {
+	t     *btree.BTreeG[entry]
+	bytes int // sum of entrySize
+}
+
+func newOverlay() *overlay {
+	return &overlay{t: btree.NewG(32, func(a, b entry) bool { return bytes.Compare(a.key, b.key) < 0 })}
+}
+
+// clone returns a copy to change; o stays as it is.
+func (o *overlay) clone() *overlay { return &overlay{t: o.t.Clone(), bytes: o.bytes} }
+
+func (o *overlay) set(e entry) {
+	if old, ok := o.t.ReplaceOrInsert(e); ok {
+		o.bytes -= entrySize(old)
+	}
+	o.bytes += entrySize(e)
+}
+
+// without returns a copy of o without the entries that a flush up to record
+// seq wrote into the file (those of flushed not written again since).
+func (o *overlay) without(flushed *overlay, seq uint64) *overlay {
+	n := o.clone()
+	flushed.t.Ascend(func(e entry) bool {
+		if cur, ok := n.t.Get(e); ok && cur.seq <= seq {
+			n.t.Delete(cur)
+			n.bytes -= entrySize(cur)
+		}
+		return true
+	})
+	return n
+}
+
+// view is an overlay as one transaction sees it: entries of records after
+// applied (the base's last flushed record).
+type view struct {
+	o       *overlay
+	applied uint64
+}
+
+// get returns key's visible entry.
+func (v view) get(key []byte) (entry, bool) {
+	e, ok := v.o.t.Get(entry{key: key})
+	if !ok || e.seq <= v.applied {
+		return entry{}, false
+	}
+	return e, true
+}
+
+// next returns the first visible entry after pos in scan order (from the
+// range's own bound when pos is nil), within [start, end).
+func (v view) next(start, end, pos []byte, reverse bool) (entry, bool) {
+	var found entry
+	var ok bool
+	visit := func(e entry) bool {
+		if pos != nil && bytes.Equal(e.key, pos) || e.seq <= v.applied {
+			return true
+		}
+		found, ok = e, true
+		return false
+	}
+	switch {
+	case !reverse && pos == nil:
+		v.o.t.AscendGreaterOrEqual(entry{key: start}, visit)
+	case !reverse:
+		v.o.t.AscendGreaterOrEqual(entry{key: pos}, visit)
+	case pos != nil:
+		v.o.t.DescendLessOrEqual(entry{key: pos}, visit)
+	case end != nil:
+		v.o.t.DescendLessOrEqual(entry{key: end}, func(e entry) bool {
+			return bytes.Equal(e.key, end) || visit(e)
+		})
+	default:
+		v.o.t.Descend(visit)
+	}
+	if !ok || !reverse && end != nil && bytes.Compare(found.key, end) >= 0 || reverse && bytes.Compare(found.key, start) < 0 {
+		return entry{}, false
+	}
+	return found, true
+}
