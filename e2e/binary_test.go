@@ -182,12 +182,24 @@ func binTryStart(t testing.TB, bin, dataDir string, extra ...string) (*binProc, 
 		close(p.done)
 	}()
 	t.Cleanup(func() {
+		stacks := ""
+		if p.running() && t.Failed() {
+			// A failing test may be one that waited on a stuck server:
+			// SIGQUIT makes the Go runtime write every goroutine's stack.
+			size := p.logSize()
+			_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-p.done:
+				stacks = sysemuStacks(p.logFrom(size))
+			case <-time.After(5 * time.Second):
+			}
+		}
 		if p.running() {
 			_ = p.cmd.Process.Kill()
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("sysemu stderr (%s, pid %d):\n%s", p.mysqlAddr, p.cmd.Process.Pid, p.logTail(8000))
+			t.Logf("sysemu stderr (%s, pid %d):\n%s%s", p.mysqlAddr, p.cmd.Process.Pid, p.logTail(8000), stacks)
 		}
 	})
 
@@ -228,6 +240,53 @@ func (p *binProc) running() bool {
 }
 
 // logTail returns the last n bytes of the process's stderr.
+func (p *binProc) logSize() int64 {
+	fi, err := os.Stat(p.logPath)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// logFrom returns the process's stderr from byte off on.
+func (p *binProc) logFrom(off int64) string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil || off > int64(len(b)) {
+		return ""
+	}
+	return string(b[off:])
+}
+
+// sysemuStacks condenses a Go goroutine dump to the goroutines that are in
+// sysemu's own code, each as its header and sysemu's frames.
+func sysemuStacks(dump string) string {
+	var out strings.Builder
+	for _, g := range strings.Split(dump, "\n\n") {
+		lines := strings.Split(strings.TrimSpace(g), "\n")
+		if len(lines) == 0 || !strings.HasPrefix(lines[0], "goroutine ") || !strings.Contains(g, "sysemu/sysemu/") {
+			continue
+		}
+		out.WriteString("\n" + lines[0])
+		for i := 1; i+1 < len(lines); i += 2 {
+			if strings.Contains(lines[i], "sysemu/sysemu/") && !strings.Contains(lines[i], "/vitess/") {
+				fn := lines[i]
+				if j := strings.LastIndexByte(fn, '('); j > 0 {
+					fn = fn[:j]
+				}
+				at := strings.Fields(lines[i+1])
+				if len(at) == 0 {
+					continue
+				}
+				out.WriteString("\n    " + fn + "  " + at[0])
+			}
+		}
+	}
+	if out.Len() == 0 {
+		return ""
+	}
+	return "\ngoroutines in sysemu's code at SIGQUIT:" + out.String()
+}
+
 func (p *binProc) logTail(n int) string {
 	b, err := os.ReadFile(p.logPath)
 	if err != nil {

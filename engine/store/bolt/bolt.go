@@ -397,11 +397,19 @@ func (tx *tx) Scan(start, end []byte, reverse bool, fn func(k, v []byte) (bool, 
 		}
 	}
 	var pos []byte // the last key visited
+	// The overlay's next entry, searched again once visited or after fn
+	// wrote (the overlay changed).
+	var e entry
+	var ok, known bool
+	written := len(tx.ops)
 	for {
 		if bk != nil && (reverse && bytes.Compare(bk, start) < 0 || !reverse && end != nil && bytes.Compare(bk, end) >= 0) {
 			bk = nil
 		}
-		e, ok := tx.v.next(start, end, pos, reverse)
+		if !known || len(tx.ops) != written {
+			e, ok = tx.v.next(start, end, pos, reverse)
+			known, written = true, len(tx.ops)
+		}
 		var k, v []byte
 		switch order := 0; {
 		case bk == nil && !ok:
@@ -421,7 +429,7 @@ func (tx *tx) Scan(start, end []byte, reverse bool, fn func(k, v []byte) (bool, 
 			}
 			fallthrough
 		case ok:
-			pos = e.key
+			pos, known = e.key, false
 			if e.del {
 				continue
 			}

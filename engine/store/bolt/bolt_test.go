@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -384,4 +385,141 @@ func TestOpenForeignLog(t *testing.T) {
 	if !errors.Is(err, bolt.ErrDamaged) || !strings.Contains(err.Error(), "belongs to another database file") {
 		t.Fatalf("Open: %v, want ErrDamaged: belongs to another database file", err)
 	}
+}
+
+// TestScanMergesFileAndLog checks Get and Scan against a model on keys split
+// between the file (flushed by a Close) and the overlay (puts and deletes
+// logged since, some over flushed keys), forward and reverse, over random
+// ranges, in Views and in an Update that writes as it scans.
+func TestScanMergesFileAndLog(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	key := func(i int) []byte { return fmt.Appendf(nil, "k%03d", i) }
+	model := map[string]string{}
+	apply := func(s *bolt.Store, n int) {
+		t.Helper()
+		err := s.Update(ctx, func(tx store.Tx) error {
+			for range n {
+				i := rng.IntN(300)
+				if rng.IntN(3) == 0 {
+					delete(model, string(key(i)))
+					if err := tx.Delete(key(i)); err != nil {
+						return err
+					}
+					continue
+				}
+				v := fmt.Sprint(rng.Uint32())
+				model[string(key(i))] = v
+				if err := tx.Put(key(i), []byte(v)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := open(t, dir, bolt.Options{FlushInterval: time.Hour})
+	apply(s, 250)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir, bolt.Options{FlushInterval: time.Hour})
+	defer s.Close()
+	for range 20 {
+		apply(s, 10) // in the overlay only
+	}
+	want := func(start, end string, reverse bool) []string {
+		var keys []string
+		for k := range model {
+			if k >= start && (end == "" || k < end) {
+				keys = append(keys, k+"="+model[k])
+			}
+		}
+		slices.Sort(keys)
+		if reverse {
+			slices.Reverse(keys)
+		}
+		return keys
+	}
+	for round := range 300 {
+		a, b := rng.IntN(310), rng.IntN(310)
+		start, end := string(key(min(a, b))), string(key(max(a, b)))
+		if round%10 == 0 {
+			end = ""
+		}
+		reverse := round%2 == 1
+		var endKey []byte
+		if end != "" {
+			endKey = []byte(end)
+		}
+		var got []string
+		err := s.View(ctx, func(tx store.Tx) error {
+			return tx.Scan([]byte(start), endKey, reverse, func(k, v []byte) (bool, error) {
+				got = append(got, string(k)+"="+string(v))
+				return true, nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := want(start, end, reverse); !slices.Equal(got, w) {
+			t.Fatalf("Scan(%s, %q, reverse %v) = %v, want %v", start, end, reverse, got, w)
+		}
+	}
+	// An Update that deletes every other key it visits and puts a key
+	// ahead of itself: it sees each key that is there when it gets there.
+	err := s.Update(ctx, func(tx store.Tx) error {
+		visited := map[string]bool{}
+		n := 0
+		err := tx.Scan([]byte("k"), nil, false, func(k, v []byte) (bool, error) {
+			if visited[string(k)] {
+				return false, fmt.Errorf("%s visited twice", k)
+			}
+			visited[string(k)] = true
+			if model[string(k)] != string(v) {
+				return false, fmt.Errorf("%s = %s, want %s", k, v, model[string(k)])
+			}
+			n++
+			if n%2 == 0 {
+				delete(model, string(k))
+				return true, tx.Delete(k)
+			}
+			ahead := append(bytes.Clone(k), 'x')
+			model[string(ahead)] = "new"
+			return true, tx.Put(ahead, []byte("new"))
+		})
+		if err != nil {
+			return err
+		}
+		for k := range model {
+			if !visited[k] {
+				return fmt.Errorf("%s skipped", k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range model {
+		if got := get(t, s, k); got != v {
+			t.Fatalf("Get(%s) = %q, want %q", k, got, v)
+		}
+	}
+}
+
+func get(t *testing.T, s store.Store, key string) string {
+	t.Helper()
+	var v []byte
+	err := s.View(context.Background(), func(tx store.Tx) (err error) {
+		v, err = tx.Get([]byte(key))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(v)
 }

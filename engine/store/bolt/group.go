@@ -171,6 +171,10 @@ func (g *groupCommitter) loop() {
 		select {
 		case c := <-g.calls:
 			g.commit(g.gather(c))
+			if bytes := g.head.Load().bytes; bytes >= maxOverlayBytes && g.flushing {
+				// Writes outrun the flushes: wait for the running one.
+				g.flushDone(<-g.flushed)
+			}
 			if g.head.Load().bytes >= flushBytes {
 				g.startFlush()
 			}
