@@ -247,7 +247,7 @@ func replay(db *bbolt.DB, dir string, logID uint64) (uint64, error) {
 		o := newOverlay()
 		for _, r := range recs {
 			err := decodeOps(r.payload, func(op byte, key, val []byte) {
-				o.set(entry{key: key, val: val, seq: r.seq, del: op == opDelete})
+				o.set(&entry{key: key, val: val, seq: r.seq, del: op == opDelete})
 			})
 			if err != nil {
 				return 0, fmt.Errorf("%s: record %d: %w", dir, r.seq, err)
@@ -300,20 +300,29 @@ func (s *Store) Close() error {
 }
 
 // tx is one transaction: the file as of a flush (b, read-only) and the
-// overlay's entries newer than that flush (v). An Update's tx has its own
-// copy of the overlay, takes its writes there and encodes them (ops) for
-// the log record seq.
+// overlay's entries newer than that flush (v). An Update's tx writes into
+// its group's copy of the overlay, noting what each write replaced (undo),
+// and encodes them (ops) for the log record seq.
 type tx struct {
-	b   *bbolt.Bucket
-	v   view
-	seq uint64 // 0 in a View
-	ops []byte
+	b    *bbolt.Bucket
+	v    view
+	seq  uint64 // 0 in a View
+	ops  []byte
+	undo []*entry // pairs: what was set, what it replaced (or nil)
+}
+
+// rollback takes the tx's writes out of the overlay.
+func (tx *tx) rollback() {
+	for i := len(tx.undo) - 2; i >= 0; i -= 2 {
+		tx.v.o.unset(tx.undo[i], tx.undo[i+1])
+	}
+	tx.undo, tx.ops = nil, nil
 }
 
 // Get implements store.Tx. Unlike Scan's slices, the result is a copy and
 // stays valid after the transaction.
 func (tx *tx) Get(key []byte) ([]byte, error) {
-	if e, ok := tx.v.get(key); ok {
+	if e := tx.v.get(key); e != nil {
 		if e.del {
 			return nil, nil
 		}
@@ -365,11 +374,11 @@ func checkKey(key []byte) error {
 }
 
 func (tx *tx) write(op byte, key, value []byte) {
-	e := entry{key: bytes.Clone(key), seq: tx.seq, del: op == opDelete}
+	e := &entry{key: bytes.Clone(key), seq: tx.seq, del: op == opDelete}
 	if op == opPut {
 		e.val = append([]byte{}, value...) // not nil: empty and absent differ
 	}
-	tx.v.o.set(e)
+	tx.undo = append(tx.undo, e, tx.v.o.set(e))
 	tx.ops = appendOp(tx.ops, op, key, value)
 }
 
@@ -399,22 +408,22 @@ func (tx *tx) Scan(start, end []byte, reverse bool, fn func(k, v []byte) (bool, 
 	var pos []byte // the last key visited
 	// The overlay's next entry, searched again once visited or after fn
 	// wrote (the overlay changed).
-	var e entry
-	var ok, known bool
+	var e *entry
+	var known bool
 	written := len(tx.ops)
 	for {
 		if bk != nil && (reverse && bytes.Compare(bk, start) < 0 || !reverse && end != nil && bytes.Compare(bk, end) >= 0) {
 			bk = nil
 		}
 		if !known || len(tx.ops) != written {
-			e, ok = tx.v.next(start, end, pos, reverse)
+			e = tx.v.next(start, end, pos, reverse)
 			known, written = true, len(tx.ops)
 		}
 		var k, v []byte
 		switch order := 0; {
-		case bk == nil && !ok:
+		case bk == nil && e == nil:
 			return nil
-		case bk != nil && ok:
+		case bk != nil && e != nil:
 			order = bytes.Compare(bk, e.key)
 			if reverse {
 				order = -order
@@ -428,7 +437,7 @@ func (tx *tx) Scan(start, end []byte, reverse bool, fn func(k, v []byte) (bool, 
 				step() // the overlay's entry replaces the file's
 			}
 			fallthrough
-		case ok:
+		case e != nil:
 			pos, known = e.key, false
 			if e.del {
 				continue

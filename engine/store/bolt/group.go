@@ -228,14 +228,18 @@ func (g *groupCommitter) commit(group []*call) {
 		return
 	}
 	seq := g.seq + 1
-	work := head
+	work := head.clone()
 	var payload []byte
 	var ok, held []*call
 	err := g.db.View(func(btx *bbolt.Tx) error {
 		base, applied := btx.Bucket([]byte(bucketName)), readApplied(btx)
 		for _, c := range group {
-			t := &tx{b: base, v: view{o: work.clone(), applied: applied}, seq: seq}
-			switch err := c.run(t); {
+			t := &tx{b: base, v: view{o: work, applied: applied}, seq: seq}
+			err := c.run(t)
+			if err != nil {
+				t.rollback()
+			}
+			switch {
 			case err == errAbandoned:
 				// The caller is unwinding its panic; nobody waits for done.
 			case err != nil && len(payload) == 0:
@@ -244,7 +248,7 @@ func (g *groupCommitter) commit(group []*call) {
 				c.err = err
 				held = append(held, c)
 			default:
-				work, payload = t.v.o, append(payload, t.ops...)
+				payload = append(payload, t.ops...)
 				ok = append(ok, c)
 			}
 		}
@@ -320,7 +324,7 @@ func flushInto(db *bbolt.DB, o *overlay, seq uint64) error {
 	return db.Update(func(btx *bbolt.Tx) error {
 		b := btx.Bucket([]byte(bucketName))
 		var err error
-		o.t.Ascend(func(e entry) bool {
+		o.t.Ascend(func(e *entry) bool {
 			if e.del {
 				err = b.Delete(e.key)
 			} else {

@@ -26,33 +26,48 @@ type entry struct {
 }
 
 // entrySize is what an entry costs in memory, roughly.
-func entrySize(e entry) int { return len(e.key) + len(e.val) + 64 }
+func entrySize(e *entry) int { return len(e.key) + len(e.val) + 64 }
 
-// overlay is immutable once published; writers change a clone.
+// overlay is immutable once published; writers change a clone. Entries are
+// held by pointer, never changed, so that a clone's copy of a node is small.
 type overlay struct {
-	t     *btree.BTreeG[entry]
+	t     *btree.BTreeG[*entry]
 	bytes int // sum of entrySize
 }
 
 func newOverlay() *overlay {
-	return &overlay{t: btree.NewG(32, func(a, b entry) bool { return bytes.Compare(a.key, b.key) < 0 })}
+	return &overlay{t: btree.NewG(16, func(a, b *entry) bool { return bytes.Compare(a.key, b.key) < 0 })}
 }
 
 // clone returns a copy to change; o stays as it is.
 func (o *overlay) clone() *overlay { return &overlay{t: o.t.Clone(), bytes: o.bytes} }
 
-func (o *overlay) set(e entry) {
-	if old, ok := o.t.ReplaceOrInsert(e); ok {
+// set puts e and returns the entry it replaced, or nil.
+func (o *overlay) set(e *entry) *entry {
+	old, _ := o.t.ReplaceOrInsert(e)
+	if old != nil {
 		o.bytes -= entrySize(old)
 	}
 	o.bytes += entrySize(e)
+	return old
+}
+
+// unset undoes set(e), which replaced old.
+func (o *overlay) unset(e, old *entry) {
+	o.bytes -= entrySize(e)
+	if old != nil {
+		o.t.ReplaceOrInsert(old)
+		o.bytes += entrySize(old)
+	} else {
+		o.t.Delete(e)
+	}
 }
 
 // without returns a copy of o without the entries that a flush up to record
 // seq wrote into the file (those of flushed not written again since).
 func (o *overlay) without(flushed *overlay, seq uint64) *overlay {
 	n := o.clone()
-	flushed.t.Ascend(func(e entry) bool {
+	flushed.t.Ascend(func(e *entry) bool {
 		if cur, ok := n.t.Get(e); ok && cur.seq <= seq {
 			n.t.Delete(cur)
 			n.bytes -= entrySize(cur)
@@ -69,43 +84,42 @@ type view struct {
 	applied uint64
 }
 
-// get returns key's visible entry.
-func (v view) get(key []byte) (entry, bool) {
-	e, ok := v.o.t.Get(entry{key: key})
-	if !ok || e.seq <= v.applied {
-		return entry{}, false
+// get returns key's visible entry, or nil.
+func (v view) get(key []byte) *entry {
+	e, _ := v.o.t.Get(&entry{key: key})
+	if e == nil || e.seq <= v.applied {
+		return nil
 	}
-	return e, true
+	return e
 }
 
 // next returns the first visible entry after pos in scan order (from the
 // range's own bound when pos is nil), within [start, end).
-func (v view) next(start, end, pos []byte, reverse bool) (entry, bool) {
-	var found entry
-	var ok bool
-	visit := func(e entry) bool {
+func (v view) next(start, end, pos []byte, reverse bool) *entry {
+	var found *entry
+	visit := func(e *entry) bool {
 		if pos != nil && bytes.Equal(e.key, pos) || e.seq <= v.applied {
 			return true
 		}
-		found, ok = e, true
+		found = e
 		return false
 	}
 	switch {
 	case !reverse && pos == nil:
-		v.o.t.AscendGreaterOrEqual(entry{key: start}, visit)
+		v.o.t.AscendGreaterOrEqual(&entry{key: start}, visit)
 	case !reverse:
-		v.o.t.AscendGreaterOrEqual(entry{key: pos}, visit)
+		v.o.t.AscendGreaterOrEqual(&entry{key: pos}, visit)
 	case pos != nil:
-		v.o.t.DescendLessOrEqual(entry{key: pos}, visit)
+		v.o.t.DescendLessOrEqual(&entry{key: pos}, visit)
 	case end != nil:
-		v.o.t.DescendLessOrEqual(entry{key: end}, func(e entry) bool {
+		v.o.t.DescendLessOrEqual(&entry{key: end}, func(e *entry) bool {
 			return bytes.Equal(e.key, end) || visit(e)
 		})
 	default:
 		v.o.t.Descend(visit)
 	}
-	if !ok || !reverse && end != nil && bytes.Compare(found.key, end) >= 0 || reverse && bytes.Compare(found.key, start) < 0 {
-		return entry{}, false
+	if found == nil || !reverse && end != nil && bytes.Compare(found.key, end) >= 0 || reverse && bytes.Compare(found.key, start) < 0 {
+		return nil
 	}
-	return found, true
+	return found
 }
