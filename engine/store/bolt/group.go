@@ -2,8 +2,10 @@ package bolt
 
 // Group commit.
 //
-// One committer goroutine does all writing. Update queues a call and waits.
-// The committer takes every call queued so far (up to maxBatchSize), opens
+// An Update that finds nobody committing commits by itself, on its own
+// goroutine: it runs fn, appends the record and syncs (a lone writer pays
+// no goroutine handoffs). Otherwise it queues a call for the committer
+// goroutine and waits. The committer takes every call queued so far (up to maxBatchSize), opens
 // one read transaction on the bbolt file and, for each call in turn, hands
 // the caller's goroutine a transaction over that file and a copy of the
 // overlay (overlay.go); the caller runs fn on it and hands it back. A fn
@@ -36,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,6 +64,10 @@ const (
 var errAbandoned = errors.New("bolt: fn panicked or exited")
 
 type groupCommitter struct {
+	// mu is held by whoever commits, and guards the fields below head
+	// (head is written under it too).
+	mu sync.Mutex
+
 	db         *bbolt.DB
 	log        *wal
 	head       atomic.Pointer[overlay] // read by View
@@ -122,8 +129,16 @@ func (g *groupCommitter) stop() error {
 	return g.closeErr
 }
 
-// update runs fn in a group commit. It runs fn on the calling goroutine.
+// update runs fn, by itself or in a group commit. It runs fn on the calling
+// goroutine.
 func (g *groupCommitter) update(ctx context.Context, fn func(tx store.Tx) error) error {
+	if g.mu.TryLock() {
+		if g.flushErr == nil && g.head.Load().bytes < flushBytes {
+			defer g.mu.Unlock()
+			return g.commitAlone(ctx, fn)
+		}
+		g.mu.Unlock()
+	}
 	c := &call{tx: make(chan *tx), ran: make(chan error, 1), done: make(chan error, 1)}
 	g.calls <- c
 	for {
@@ -170,20 +185,26 @@ func (g *groupCommitter) loop() {
 	for {
 		select {
 		case c := <-g.calls:
-			g.commit(g.gather(c))
-			if bytes := g.head.Load().bytes; bytes >= maxOverlayBytes && g.flushing {
+			group := g.gather(c)
+			g.mu.Lock()
+			g.commit(group)
+			if g.head.Load().bytes >= maxOverlayBytes && g.flushing {
 				// Writes outrun the flushes: wait for the running one.
 				g.flushDone(<-g.flushed)
 			}
-			if g.head.Load().bytes >= flushBytes {
-				g.startFlush()
-			}
+			g.mu.Unlock()
 		case r := <-g.flushed:
+			g.mu.Lock()
 			g.flushDone(r)
+			g.mu.Unlock()
 		case <-tick.C:
+			g.mu.Lock()
 			g.startFlush()
+			g.mu.Unlock()
 		case <-g.quit:
+			g.mu.Lock()
 			g.closeErr = g.finish()
+			g.mu.Unlock()
 			return
 		}
 	}
@@ -227,14 +248,13 @@ func (g *groupCommitter) commit(group []*call) {
 		}
 		return
 	}
-	seq := g.seq + 1
 	work := head.clone()
 	var payload []byte
 	var ok, held []*call
 	err := g.db.View(func(btx *bbolt.Tx) error {
 		base, applied := btx.Bucket([]byte(bucketName)), readApplied(btx)
 		for _, c := range group {
-			t := &tx{b: base, v: view{o: work, applied: applied}, seq: seq}
+			t := &tx{b: base, v: view{o: work, applied: applied}, seq: g.seq + 1}
 			err := c.run(t)
 			if err != nil {
 				t.rollback()
@@ -255,10 +275,7 @@ func (g *groupCommitter) commit(group []*call) {
 		return nil
 	})
 	if err == nil && len(payload) > 0 {
-		if err = g.log.append(seq, payload); err == nil {
-			g.seq = seq
-			g.head.Store(work)
-		}
+		err = g.record(payload, work)
 	}
 	for _, c := range ok {
 		c.done <- err
@@ -266,6 +283,42 @@ func (g *groupCommitter) commit(group []*call) {
 	for _, c := range held {
 		c.done <- cmp.Or(err, c.err)
 	}
+}
+
+// commitAlone runs fn and commits what it wrote. g.mu is held.
+func (g *groupCommitter) commitAlone(ctx context.Context, fn func(tx store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	work := g.head.Load().clone()
+	var payload []byte
+	err := g.db.View(func(btx *bbolt.Tx) error {
+		t := &tx{b: btx.Bucket([]byte(bucketName)), v: view{o: work, applied: readApplied(btx)}, seq: g.seq + 1}
+		if err := fn(t); err != nil {
+			return err
+		}
+		payload = t.ops
+		return ctx.Err() // a ctx done before the commit still cancels it
+	})
+	if err != nil || len(payload) == 0 {
+		return err
+	}
+	return g.record(payload, work)
+}
+
+// record logs the next record and publishes work, the overlay with its
+// writes. g.mu is held.
+func (g *groupCommitter) record(payload []byte, work *overlay) error {
+	seq := g.seq + 1
+	if err := g.log.append(seq, payload); err != nil {
+		return err
+	}
+	g.seq = seq
+	g.head.Store(work)
+	if work.bytes >= flushBytes {
+		g.startFlush()
+	}
+	return nil
 }
 
 // startFlush writes the overlay into the file on another goroutine, unless
