@@ -196,6 +196,12 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 				err = t.commit()
 			}
 		}
+		if err == nil && t.writes.Len() > 0 {
+			// A commit reached a quorum: Views read linearizably again, so
+			// that they see it (a serializable read may be served by a
+			// member that has not caught up yet).
+			s.degraded.Store(0)
+		}
 		if !errors.Is(err, errConflict) {
 			return err
 		}
