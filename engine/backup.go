@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -461,7 +462,7 @@ func ReadManifest(dir string) (*BackupManifest, error) {
 			return nil, fmt.Errorf("%w: %s: table %d has no database, name or schema", ErrBadBackup, ManifestFile, i)
 		}
 	}
-	slices.SortFunc(m.Tables, func(a, b *BackupTable) int { return cmpU(a.TableID, b.TableID) })
+	slices.SortFunc(m.Tables, func(a, b *BackupTable) int { return cmp.Compare(a.TableID, b.TableID) })
 	return &m, nil
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -773,7 +774,7 @@ func (e *Engine) IDMap(ctx context.Context, rid uint64) ([]IDMapEntry, error) {
 	})
 	slices.SortStableFunc(out, func(a, b IDMapEntry) int {
 		if a.RestoreID != b.RestoreID {
-			return cmpU(a.RestoreID, b.RestoreID)
+			return cmp.Compare(a.RestoreID, b.RestoreID)
 		}
 		return strings.Compare(kindOrder(a.Kind), kindOrder(b.Kind))
 	})
@@ -788,16 +789,6 @@ func kindOrder(k string) string {
 		return "1"
 	}
 	return "2"
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Checkpoints returns every recorded range, by restore, table and range.

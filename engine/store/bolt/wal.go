@@ -29,6 +29,7 @@ package bolt
 // from the file's last flushed record on, or the log is damaged.
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -150,7 +151,7 @@ func readLog(dir string, id, applied uint64) ([]record, error) {
 	var recs []record
 	for _, first := range firsts {
 		// This segment replaces records from first on.
-		i, _ := slices.BinarySearchFunc(recs, first, func(r record, s uint64) int { return cmpU64(r.seq, s) })
+		i, _ := slices.BinarySearchFunc(recs, first, func(r record, s uint64) int { return cmp.Compare(r.seq, s) })
 		recs = recs[:i]
 		b, err := os.ReadFile(segmentName(dir, first))
 		if err != nil {
@@ -180,7 +181,7 @@ func readLog(dir string, id, applied uint64) ([]record, error) {
 			b = b[headerSize+int(n):]
 		}
 	}
-	i, _ := slices.BinarySearchFunc(recs, applied+1, func(r record, s uint64) int { return cmpU64(r.seq, s) })
+	i, _ := slices.BinarySearchFunc(recs, applied+1, func(r record, s uint64) int { return cmp.Compare(r.seq, s) })
 	recs = recs[i:]
 	for j, r := range recs {
 		if r.seq != applied+1+uint64(j) {
@@ -188,16 +189,6 @@ func readLog(dir string, id, applied uint64) ([]record, error) {
 		}
 	}
 	return recs, nil
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // start begins a new segment for records from first on.
