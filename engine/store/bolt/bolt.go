@@ -149,9 +149,9 @@ type Options struct {
 	// which adapts to the disk's fsync time without adding latency.
 	MaxBatchDelay time.Duration
 	// InitialMmapSize is the size of the file's first memory map (address
-	// space, not disk). A commit that outgrows the map must wait for every
+	// space, not disk). A flush that outgrows the map must wait for every
 	// open View to end, so a large map keeps long Views from stalling
-	// Updates. 0 means DefaultInitialMmapSize, except on Windows, where bbolt
+	// flushes. 0 means DefaultInitialMmapSize, except on Windows, where bbolt
 	// grows the file to the map size and 0 means bbolt's default (no
 	// initial map); < 0 means bbolt's default everywhere.
 	InitialMmapSize int
@@ -214,11 +214,10 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt: open %s: create bucket: %w", path, err)
 	}
+	// The first commit starts the log's first segment, so that a data
+	// directory on a full disk still opens and answers reads.
 	log := &wal{dir: path + "-wal", id: logID, segSize: opts.SegmentSize, noSync: opts.NoSync}
 	seq, err := replay(db, log.dir, logID)
-	if err == nil {
-		err = log.start(seq+1, 0)
-	}
 	if errors.Is(err, errDamagedLog) {
 		err = fmt.Errorf("%w: %w", ErrDamaged, err)
 	}

@@ -228,10 +228,11 @@ func (w *wal) start(first uint64, size int64) error {
 
 // allocate reserves size bytes for f, so that writes into it cannot run out
 // of space and syncs need not update the file's size. A file system without
-// fallocate gets none: appends then grow the file.
+// fallocate, or without that much space left, gets none: appends then grow
+// the file (and fail, changing nothing, when the space runs out).
 func allocate(f *os.File, size int64) error {
 	err := syscall.Fallocate(int(f.Fd()), 0, 0, size)
-	if errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS) {
+	if errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.ENOSPC) {
 		return nil
 	}
 	return err
