@@ -153,33 +153,16 @@ func readLog(dir string, id, applied uint64) ([]record, error) {
 		// This segment replaces records from first on.
 		i, _ := slices.BinarySearchFunc(recs, first, func(r record, s uint64) int { return cmp.Compare(r.seq, s) })
 		recs = recs[:i]
-		b, err := os.ReadFile(segmentName(dir, first))
+		name := segmentName(dir, first)
+		b, err := os.ReadFile(name)
 		if err != nil {
 			return nil, err
 		}
-		if len(b) < segmentHeaderSize || string(b[:8]) != segmentMagic {
-			if first == firsts[len(firsts)-1] && !slices.ContainsFunc(b, func(c byte) bool { return c != 0 }) {
-				continue // the last segment, started but cut short before its header was written
-			}
-			return nil, fmt.Errorf("%w: %s is not a log segment", errDamagedLog, segmentName(dir, first))
+		more, err := parseSegment(b, name, first, id, first == firsts[len(firsts)-1])
+		if err != nil {
+			return nil, err
 		}
-		if got := binary.LittleEndian.Uint64(b[8:]); got != id {
-			return nil, fmt.Errorf("%w: %s belongs to another database file (log ID %x, the file's is %x): "+
-				"move the log directory away if the file was replaced on purpose", errDamagedLog, segmentName(dir, first), got, id)
-		}
-		b = b[segmentHeaderSize:]
-		for seq := first; len(b) >= headerSize; seq++ {
-			crc, n := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:])
-			if crc == 0 && n == 0 || uint64(n) > uint64(len(b)-headerSize) ||
-				crc32.Checksum(b[4:headerSize+int(n)], castagnoli) != crc {
-				break // the end, or a write cut short
-			}
-			if got := binary.LittleEndian.Uint64(b[8:]); got != seq {
-				return nil, fmt.Errorf("%w: segment %x holds record %d where %d belongs", errDamagedLog, first, got, seq)
-			}
-			recs = append(recs, record{seq: seq, payload: b[headerSize : headerSize+int(n)]})
-			b = b[headerSize+int(n):]
-		}
+		recs = append(recs, more...)
 	}
 	i, _ := slices.BinarySearchFunc(recs, applied+1, func(r record, s uint64) int { return cmp.Compare(r.seq, s) })
 	recs = recs[i:]
@@ -189,6 +172,51 @@ func readLog(dir string, id, applied uint64) ([]record, error) {
 		}
 	}
 	return recs, nil
+}
+
+// parseSegment returns the records of segment b (the file name, holding
+// records from first on, the last segment if last) of the log with ID id.
+func parseSegment(b []byte, name string, first, id uint64, last bool) ([]record, error) {
+	if len(b) < segmentHeaderSize || string(b[:8]) != segmentMagic {
+		if last && !slices.ContainsFunc(b, func(c byte) bool { return c != 0 }) {
+			return nil, nil // started, but cut short before its header was written
+		}
+		return nil, fmt.Errorf("%w: %s is not a log segment", errDamagedLog, name)
+	}
+	if got := binary.LittleEndian.Uint64(b[8:]); got != id {
+		return nil, fmt.Errorf("%w: %s belongs to another database file (log ID %x, the file's is %x): "+
+			"move the log directory away if the file was replaced on purpose", errDamagedLog, name, got, id)
+	}
+	b = b[segmentHeaderSize:]
+	var recs []record
+	for seq := first; len(b) >= headerSize; seq++ {
+		crc, n := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:])
+		if crc == 0 && n == 0 || uint64(n) > uint64(len(b)-headerSize) ||
+			crc32.Checksum(b[4:headerSize+int(n)], castagnoli) != crc {
+			break // the end, or a write cut short
+		}
+		if got := binary.LittleEndian.Uint64(b[8:]); got != seq {
+			return nil, fmt.Errorf("%w: %s holds record %d where %d belongs", errDamagedLog, name, got, seq)
+		}
+		recs = append(recs, record{seq: seq, payload: b[headerSize : headerSize+int(n)]})
+		b = b[headerSize+int(n):]
+	}
+	return recs, nil
+}
+
+// segmentHeader is the beginning of a segment of the log with ID id.
+func segmentHeader(id uint64) []byte {
+	return binary.LittleEndian.AppendUint64([]byte(segmentMagic), id)
+}
+
+// encodeRecord returns record seq holding payload.
+func encodeRecord(seq uint64, payload []byte) []byte {
+	rec := make([]byte, headerSize+len(payload))
+	binary.LittleEndian.PutUint32(rec[4:], uint32(len(payload)))
+	binary.LittleEndian.PutUint64(rec[8:], seq)
+	copy(rec[headerSize:], payload)
+	binary.LittleEndian.PutUint32(rec, crc32.Checksum(rec[4:], castagnoli))
+	return rec
 }
 
 // start begins a new segment for records from first on.
@@ -216,8 +244,7 @@ func (w *wal) start(first uint64, size int64) error {
 		os.Remove(name)
 		return err
 	}
-	hdr := binary.LittleEndian.AppendUint64([]byte(segmentMagic), w.id)
-	if _, err := f.WriteAt(hdr, 0); err != nil {
+	if _, err := f.WriteAt(segmentHeader(w.id), 0); err != nil {
 		f.Close()
 		os.Remove(name)
 		return fmt.Errorf("bolt: log: write %s: %w", name, err)
@@ -257,11 +284,7 @@ func (w *wal) syncDir() error {
 // partly on disk; the next append starts a new segment at the same number,
 // which replaces it.
 func (w *wal) append(seq uint64, payload []byte) error {
-	rec := make([]byte, headerSize+len(payload))
-	binary.LittleEndian.PutUint32(rec[4:], uint32(len(payload)))
-	binary.LittleEndian.PutUint64(rec[8:], seq)
-	copy(rec[headerSize:], payload)
-	binary.LittleEndian.PutUint32(rec, crc32.Checksum(rec[4:], castagnoli))
+	rec := encodeRecord(seq, payload)
 	if w.f == nil || w.off > segmentHeaderSize && w.off+int64(len(rec)) > w.segSize {
 		if err := w.start(seq, int64(len(rec))); err != nil {
 			return err
