@@ -523,3 +523,122 @@ func get(t *testing.T, s store.Store, key string) string {
 	}
 	return string(v)
 }
+
+// TestBankWhileFlushing moves money between accounts from 6 goroutines
+// (some transfers failing, some panicking) while flushes run every
+// millisecond and log segments rotate every few commits, and checks from
+// 2 more goroutines that every View and every Update sees the total
+// unchanged: base and overlay together are always one state.
+func TestBankWhileFlushing(t *testing.T) {
+	const accounts, total = 50, 50 * 1000
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir, bolt.Options{FlushInterval: time.Millisecond, SegmentSize: 8 << 10})
+	key := func(i int) []byte { return fmt.Appendf(nil, "acct/%03d", i) }
+	err := s.Update(ctx, func(tx store.Tx) error {
+		for i := range accounts {
+			if err := tx.Put(key(i), []byte("1000")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sums atomic.Int64
+	sum := func(tx store.Tx) (int, error) {
+		n, seen := 0, 0
+		err := tx.Scan([]byte("acct/"), []byte("acct0"), sums.Add(1)%2 == 0, func(k, v []byte) (bool, error) {
+			x, err := strconv.Atoi(string(v))
+			n += x
+			seen++
+			return true, err
+		})
+		if err == nil && seen != accounts {
+			err = fmt.Errorf("%d accounts, want %d", seen, accounts)
+		}
+		return n, err
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for i := 0; time.Now().Before(deadline); i++ {
+				a, b, amt := rng.IntN(accounts), rng.IntN(accounts), rng.IntN(100)
+				func() {
+					defer func() { recover() }() // the panicking transfers
+					err := s.Update(ctx, func(tx store.Tx) error {
+						va, _ := tx.Get(key(a))
+						vb, _ := tx.Get(key(b))
+						x, _ := strconv.Atoi(string(va))
+						y, _ := strconv.Atoi(string(vb))
+						if a == b {
+							return nil
+						}
+						if err := tx.Put(key(a), []byte(strconv.Itoa(x-amt))); err != nil {
+							return err
+						}
+						if err := tx.Put(key(b), []byte(strconv.Itoa(y+amt))); err != nil {
+							return err
+						}
+						switch i % 10 {
+						case 3:
+							return errors.New("refused") // written, then failed: nothing may stay
+						case 7:
+							panic("transfer panicked")
+						}
+						return nil
+					})
+					if err != nil && err.Error() != "refused" {
+						errs <- err
+					}
+				}()
+			}
+		})
+	}
+	for r := range 2 {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				check := func(tx store.Tx) error {
+					n, err := sum(tx)
+					if err == nil && n != total {
+						err = fmt.Errorf("total %d, want %d", n, total)
+					}
+					return err
+				}
+				var err error
+				if r == 0 {
+					err = s.View(ctx, check)
+				} else {
+					err = s.Update(ctx, check)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir, bolt.Options{})
+	defer s.Close()
+	if err := s.View(ctx, func(tx store.Tx) error {
+		n, err := sum(tx)
+		if err == nil && n != total {
+			err = fmt.Errorf("after reopening: total %d, want %d", n, total)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
