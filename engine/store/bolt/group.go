@@ -5,12 +5,13 @@ package bolt
 // An Update that finds nobody committing commits by itself, on its own
 // goroutine: it runs fn, appends the record and syncs (a lone writer pays
 // no goroutine handoffs). Otherwise it queues a call for the committer
-// goroutine and waits. The committer takes every call queued so far (up to maxBatchSize), opens
-// one read transaction on the bbolt file and, for each call in turn, hands
-// the caller's goroutine a transaction over that file and a copy of the
-// overlay (overlay.go); the caller runs fn on it and hands it back. A fn
-// that fails leaves its copy behind, so the calls after it see exactly what
-// the successful ones wrote. Then the committer appends the group's writes
+// goroutine and waits. The committer takes every call queued so far (up to
+// maxBatchSize), opens one read transaction on the bbolt file and, for each
+// call in turn, hands the caller's goroutine a transaction over that file
+// and the group's copy of the overlay (overlay.go); the caller runs fn on
+// it and hands it back. The writes of a fn that fails are undone, so the
+// calls after it see exactly what the successful ones wrote. Then the
+// committer appends the group's writes
 // to the log as one record, with one fdatasync (wal.go), and publishes the
 // new overlay. While it syncs, new calls queue up and form the next group,
 // so groups grow with the load and the sync time, and a lone Update is not
