@@ -205,13 +205,13 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 		if !errors.Is(err, errConflict) {
 			return err
 		}
-		// The failed commit's answer brought a snapshot at the revision that
-		// failed it (handoff): the next attempt runs on it at once. Waiting
-		// first would only let it age: against a node that commits back to
-		// back, every attempt on an aged snapshot conflicts again, and this
-		// one starves. Without a snapshot, back off a little.
-		if attempt++; s.handoff == nil && attempt > 4 {
+		// After repeated conflicts, back off a little, then start on a fresh
+		// snapshot: the one the failed commit's answer brought (handoff) has
+		// aged meanwhile, and against a node that commits back to back every
+		// attempt on an aged snapshot conflicts again: this one would starve.
+		if attempt++; attempt > 4 {
 			time.Sleep(time.Duration(min(attempt, 20)) * time.Millisecond)
+			s.handoff = nil
 		}
 	}
 }
