@@ -41,6 +41,21 @@ func count(tx store.Tx, prefix string) (n int, err error) {
 	return n, err
 }
 
+// incrCounter adds 1 to the counter at key "n" in one Update.
+func incrCounter(s store.Store) error {
+	return s.Update(ctx, func(tx store.Tx) error {
+		v, err := tx.Get([]byte("n"))
+		if err != nil {
+			return err
+		}
+		var n uint64
+		if v != nil {
+			n = binary.BigEndian.Uint64(v)
+		}
+		return tx.Put([]byte("n"), binary.BigEndian.AppendUint64(nil, n+1))
+	})
+}
+
 // TestNodesIncrement: two stores (nodes) increment one counter; none of the
 // increments is lost.
 func TestNodesIncrement(t *testing.T) {
@@ -51,18 +66,7 @@ func TestNodesIncrement(t *testing.T) {
 	for _, s := range []*etcd.Store{a, b, a, b} {
 		wg.Go(func() {
 			for range per {
-				err := s.Update(ctx, func(tx store.Tx) error {
-					v, err := tx.Get([]byte("n"))
-					if err != nil {
-						return err
-					}
-					var n uint64
-					if v != nil {
-						n = binary.BigEndian.Uint64(v)
-					}
-					return tx.Put([]byte("n"), binary.BigEndian.AppendUint64(nil, n+1))
-				})
-				if err != nil {
+				if err := incrCounter(s); err != nil {
 					t.Error(err)
 					return
 				}
@@ -270,19 +274,6 @@ func TestQuorum(t *testing.T) {
 func TestNodeNotStarved(t *testing.T) {
 	c := etcdtest.Start(t, 1, etcdtest.Options{})
 	a, b := twoNodes(t, c, etcd.Options{})
-	incr := func(s *etcd.Store) error {
-		return s.Update(ctx, func(tx store.Tx) error {
-			v, err := tx.Get([]byte("n"))
-			if err != nil {
-				return err
-			}
-			var n uint64
-			if v != nil {
-				n = binary.BigEndian.Uint64(v)
-			}
-			return tx.Put([]byte("n"), binary.BigEndian.AppendUint64(nil, n+1))
-		})
-	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 4 {
@@ -293,7 +284,7 @@ func TestNodeNotStarved(t *testing.T) {
 					return
 				default:
 				}
-				if err := incr(a); err != nil {
+				if err := incrCounter(a); err != nil {
 					t.Error(err)
 					return
 				}
@@ -306,7 +297,7 @@ func TestNodeNotStarved(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		for range 20 {
-			if err := incr(b); err != nil {
+			if err := incrCounter(b); err != nil {
 				done <- err
 				return
 			}
