@@ -1,31 +1,30 @@
 package bolt
 
-// Group commit.
+// Group commit, pipelined.
 //
-// An Update that finds nobody committing commits by itself, on its own
-// goroutine: it runs fn, appends the record and syncs (a lone writer pays
-// no goroutine handoffs). Otherwise it queues a call for the committer
-// goroutine and waits. The committer takes every call queued so far (up to
-// maxBatchSize), opens one read transaction on the bbolt file and, for each
-// call in turn, hands the caller's goroutine a transaction over that file
-// and the group's copy of the overlay (overlay.go); the caller runs fn on
-// it and hands it back. The writes of a fn that fails are undone, so the
-// calls after it see exactly what the successful ones wrote. Then the
-// committer appends the group's writes
-// to the log as one record, with one fdatasync (wal.go), and publishes the
-// new overlay. While it syncs, new calls queue up and form the next group,
-// so groups grow with the load and the sync time, and a lone Update is not
-// delayed at all. A failed fn's error is reported after the commit if
-// others wrote before it in the group, so that it never rests on writes
-// that did not commit (if the commit fails, the fn gets that failure). A fn
-// that panics (or calls runtime.Goexit) does so on its own goroutine, as it
-// would without group commit; its call is dropped and the rest of the group
-// goes on.
+// An Update runs its fn on its own goroutine, under g.mu, over a read
+// transaction on the bbolt file and the open group's copy of the overlay
+// (overlay.go); the fn's writes join the open group's log record. Then, if
+// no group is being logged, the Update leads: it closes the open group (a
+// new one opens on top of its writes), appends the group's record to the
+// log with one fdatasync (wal.go), publishes the group's overlay to Views
+// and wakes the group's members. While it syncs, other Updates run their
+// fns in the new open group, over the writes being synced, and wait; when
+// the sync ends the leader hands the lead to one of them. So the fns of one
+// group run while the previous group syncs, a lone Update commits with no
+// goroutine handoff, and groups grow with the load and the sync time.
 //
-// The committer also starts the flushes that write the overlay into the
-// bbolt file (one at a time, on their own goroutine, every FlushInterval or
-// once flushBytes are logged) and, when one has committed, drops what it
-// wrote from the overlay.
+// Views see a group's writes only once they are logged. A sync that fails
+// fails its group and the open group, whose fns ran on its writes; the open
+// group starts again from what is logged. A fn that fails is undone; its
+// error is reported at once if it saw only logged writes, else after the
+// commit of the writes it saw (if that fails, it gets the failure). A fn
+// that panics (or calls runtime.Goexit) is undone and does so on its own
+// goroutine, as it would without group commit.
+//
+// The flushes that write the overlay into the bbolt file run one at a
+// time, on their own goroutine, every FlushInterval or once flushBytes are
+// logged; when one has committed, what it wrote leaves the overlay.
 //
 // This replaces bbolt's DB.Batch, which runs fns on its own goroutine (turning
 // panics into errors and hanging its whole batch on runtime.Goexit) and closes
@@ -36,7 +35,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -49,57 +47,64 @@ import (
 )
 
 const (
-	// maxBatchSize caps the number of Updates in one commit.
-	maxBatchSize = 1000
 	// flushBytes of overlay start a flush before FlushInterval is up.
 	flushBytes = 8 << 20
-	// maxOverlayBytes: while flushes fail (a full disk), Updates fail once
-	// the overlay holds this much.
+	// maxOverlayBytes: Updates wait for a running flush once the overlay
+	// holds this much, and fail while flushes fail.
 	maxOverlayBytes = 64 << 20
 	// flushRetry spaces out flushes after one failed.
 	flushRetry = time.Second
 )
 
-// errAbandoned reports to the committer that fn panicked or exited its
-// goroutine. Callers never see it.
-var errAbandoned = errors.New("bolt: fn panicked or exited")
-
 type groupCommitter struct {
-	// mu is held by whoever commits, and guards the fields below head
-	// (head is written under it too).
+	// mu guards the fields below db, and the log while no group is being
+	// logged; the leader appends to the log without it.
 	mu sync.Mutex
 
 	db         *bbolt.DB
 	log        *wal
-	head       atomic.Pointer[overlay] // read by View
+	head       atomic.Pointer[overlay] // the logged writes, read by View
 	seq        uint64                  // the last record logged
 	delay      time.Duration           // Options.MaxBatchDelay
 	flushEvery time.Duration
 
-	flushing  bool
-	flushed   chan flushResult
-	flushErr  error     // the last flush's failure; nil after a success
-	lastFlush time.Time // when the last flush started
+	open    *group // the group that fns join
+	logging bool   // a leader logs a group (or is about to)
 
-	calls    chan *call
+	flushing    bool
+	flushWanted bool          // the interval passed while a group was logged
+	flushEnded  chan struct{} // closed when the running flush ends
+	flushed     chan flushResult
+	flushErr    error     // the last flush's failure; nil after a success
+	lastFlush   time.Time // when the last flush started
+	unflushed   []string  // obsolete segments a failed flush did not remove
+
 	quit     chan struct{}
 	exited   chan struct{}
 	closeErr error // the final flush's failure
 }
 
-// call is one Update waiting in or running with a group.
-type call struct {
-	tx   chan *tx   // committer to caller: run fn on this
-	ran  chan error // caller to committer: fn's result, or errAbandoned
-	done chan error // committer to caller: Update's result
-	err  error      // fn's failure, held until the group's commit
+// testHookAppend, set by tests, runs before a leader appends its record.
+var testHookAppend func(*wal)
+
+// group is the Updates of one log record.
+type group struct {
+	seq     uint64   // its record
+	work    *overlay // the overlay with its writes
+	payload []byte   // the record: its members' writes
+	members int      // Updates that wait for its outcome
+	lead    chan struct{}
+	done    chan struct{} // closed once err is final
+	err     error
 }
 
-// flushResult is a flush's outcome: o, holding every record up to seq, is
-// in the file, or err says why not. old are the log segments it made
-// obsolete.
+func newGroup(seq uint64, work *overlay) *group {
+	return &group{seq: seq, work: work, lead: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// flushResult is a flush's outcome: every record up to seq is in the file,
+// or err says why not. old are the log segments it made obsolete.
 type flushResult struct {
-	o   *overlay
 	seq uint64
 	old []string
 	err error
@@ -112,8 +117,8 @@ func startGroupCommitter(db *bbolt.DB, log *wal, seq uint64, delay, flushEvery t
 		seq:        seq,
 		delay:      delay,
 		flushEvery: flushEvery,
+		open:       newGroup(seq+1, newOverlay()),
 		flushed:    make(chan flushResult, 1),
-		calls:      make(chan *call),
 		quit:       make(chan struct{}),
 		exited:     make(chan struct{}),
 	}
@@ -130,53 +135,131 @@ func (g *groupCommitter) stop() error {
 	return g.closeErr
 }
 
-// update runs fn, by itself or in a group commit. It runs fn on the calling
-// goroutine.
+// update runs fn on the calling goroutine and commits what it wrote.
 func (g *groupCommitter) update(ctx context.Context, fn func(tx store.Tx) error) error {
-	if g.mu.TryLock() {
-		if g.flushErr == nil && g.head.Load().bytes < flushBytes {
-			defer g.mu.Unlock()
-			return g.commitAlone(ctx, fn)
-		}
+	g.mu.Lock()
+	if err := g.admit(); err != nil {
 		g.mu.Unlock()
+		return err
 	}
-	c := &call{tx: make(chan *tx), ran: make(chan error, 1), done: make(chan error, 1)}
-	g.calls <- c
-	for {
+	gr := g.open
+	err := g.run(ctx, gr, fn)
+	if len(gr.payload) == 0 && !g.logging {
+		g.mu.Unlock()
+		return err // fn saw only logged writes
+	}
+	gr.members++
+	lead := !g.logging
+	g.logging = true
+	g.mu.Unlock()
+	if !lead {
 		select {
-		case t := <-c.tx:
-			c.runFn(ctx, fn, t)
-		case err := <-c.done:
-			return err
+		case <-gr.done:
+			return cmp.Or(gr.err, err)
+		case <-gr.lead:
 		}
 	}
+	g.lead()
+	return cmp.Or(gr.err, err)
 }
 
-// runFn runs fn on t and reports the result to the committer.
-func (c *call) runFn(ctx context.Context, fn func(tx store.Tx) error, t *tx) {
-	if err := ctx.Err(); err != nil {
-		c.ran <- err
-		return
+// admit waits while the overlay holds more than a flush should take at
+// once and a flush runs, and refuses writes while flushes fail. g.mu is
+// held.
+func (g *groupCommitter) admit() error {
+	for g.head.Load().bytes >= maxOverlayBytes && g.flushing {
+		ended := g.flushEnded
+		g.mu.Unlock()
+		<-ended
+		g.mu.Lock()
 	}
+	if o := g.head.Load(); g.flushErr != nil && o.bytes >= maxOverlayBytes {
+		return fmt.Errorf("bolt: %d MiB of logged writes wait for %s, which cannot take them: %w", o.bytes>>20, g.db.Path(), g.flushErr)
+	}
+	return nil
+}
+
+// run runs fn over gr's overlay and adds its writes to gr's record; the
+// writes of a fn that fails are undone. g.mu is held, and released if fn
+// panics.
+func (g *groupCommitter) run(ctx context.Context, gr *group, fn func(tx store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	btx, err := g.db.Begin(false)
+	if err != nil {
+		return err
+	}
+	t := &tx{b: btx.Bucket([]byte(bucketName)), v: view{o: gr.work, applied: readApplied(btx)}, seq: gr.seq}
 	returned := false
 	defer func() {
+		btx.Rollback()
 		if !returned {
-			c.ran <- errAbandoned
+			t.rollback()
+			g.mu.Unlock()
 		}
 	}()
-	err := fn(t)
+	err = fn(t)
 	returned = true
 	if err == nil {
 		// A ctx done before the commit still cancels the Update.
 		err = ctx.Err()
 	}
-	c.ran <- err
+	if err != nil {
+		t.rollback()
+		return err
+	}
+	gr.payload = append(gr.payload, t.ops...)
+	return nil
 }
 
-// run has c's goroutine run its fn on t and returns the result.
-func (c *call) run(t *tx) error {
-	c.tx <- t
-	return <-c.ran
+// lead logs the open group, publishes or fails it, and hands the lead to a
+// member of the next group, if it has any.
+func (g *groupCommitter) lead() {
+	if g.delay > 0 {
+		time.Sleep(g.delay)
+	}
+	g.mu.Lock()
+	gr := g.open
+	next := gr.seq
+	if len(gr.payload) > 0 {
+		next++
+	}
+	g.open = newGroup(next, gr.work.clone())
+	g.mu.Unlock()
+
+	var err error
+	if len(gr.payload) > 0 {
+		if testHookAppend != nil {
+			testHookAppend(g.log)
+		}
+		err = g.log.append(gr.seq, gr.payload)
+	}
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case err != nil:
+		gr.err = err
+		// The open group's fns ran on writes that are not logged.
+		if g.open.members > 0 {
+			g.open.err = err
+			close(g.open.done)
+		}
+		g.open = newGroup(gr.seq, g.head.Load().clone())
+	case len(gr.payload) > 0:
+		g.seq = gr.seq
+		g.head.Store(gr.work)
+	}
+	close(gr.done)
+	if g.flushWanted || g.head.Load().bytes >= flushBytes {
+		g.startFlush()
+	}
+	if g.open.members > 0 {
+		g.open.lead <- struct{}{}
+		return
+	}
+	g.logging = false
 }
 
 func (g *groupCommitter) loop() {
@@ -185,22 +268,17 @@ func (g *groupCommitter) loop() {
 	defer tick.Stop()
 	for {
 		select {
-		case c := <-g.calls:
-			group := g.gather(c)
-			g.mu.Lock()
-			g.commit(group)
-			if g.head.Load().bytes >= maxOverlayBytes && g.flushing {
-				// Writes outrun the flushes: wait for the running one.
-				g.flushDone(<-g.flushed)
-			}
-			g.mu.Unlock()
 		case r := <-g.flushed:
 			g.mu.Lock()
 			g.flushDone(r)
 			g.mu.Unlock()
 		case <-tick.C:
 			g.mu.Lock()
-			g.startFlush()
+			if g.logging {
+				g.flushWanted = true // the leader starts it
+			} else {
+				g.startFlush()
+			}
 			g.mu.Unlock()
 		case <-g.quit:
 			g.mu.Lock()
@@ -211,151 +289,49 @@ func (g *groupCommitter) loop() {
 	}
 }
 
-// gather returns first and the calls queued behind it.
-func (g *groupCommitter) gather(first *call) []*call {
-	group := []*call{first}
-	if g.delay <= 0 {
-		for len(group) < maxBatchSize {
-			select {
-			case c := <-g.calls:
-				group = append(group, c)
-			default:
-				return group
-			}
-		}
-		return group
-	}
-	timer := time.NewTimer(g.delay)
-	defer timer.Stop()
-	for len(group) < maxBatchSize {
-		select {
-		case c := <-g.calls:
-			group = append(group, c)
-		case <-timer.C:
-			return group
-		}
-	}
-	return group
-}
-
-// commit runs group's calls in turn and logs what the successful ones wrote
-// as one record.
-func (g *groupCommitter) commit(group []*call) {
-	head := g.head.Load()
-	if g.flushErr != nil && head.bytes >= maxOverlayBytes {
-		err := fmt.Errorf("bolt: %d MiB of logged writes wait for %s, which cannot take them: %w", head.bytes>>20, g.db.Path(), g.flushErr)
-		for _, c := range group {
-			c.done <- err
-		}
-		return
-	}
-	work := head.clone()
-	var payload []byte
-	var ok, held []*call
-	err := g.db.View(func(btx *bbolt.Tx) error {
-		base, applied := btx.Bucket([]byte(bucketName)), readApplied(btx)
-		for _, c := range group {
-			t := &tx{b: base, v: view{o: work, applied: applied}, seq: g.seq + 1}
-			err := c.run(t)
-			if err != nil {
-				t.rollback()
-			}
-			switch {
-			case err == errAbandoned:
-				// The caller is unwinding its panic; nobody waits for done.
-			case err != nil && len(payload) == 0:
-				c.done <- err // fn saw only committed data: its error stands
-			case err != nil:
-				c.err = err
-				held = append(held, c)
-			default:
-				payload = append(payload, t.ops...)
-				ok = append(ok, c)
-			}
-		}
-		return nil
-	})
-	if err == nil && len(payload) > 0 {
-		err = g.record(payload, work)
-	}
-	for _, c := range ok {
-		c.done <- err
-	}
-	for _, c := range held {
-		c.done <- cmp.Or(err, c.err)
-	}
-}
-
-// commitAlone runs fn and commits what it wrote. g.mu is held.
-func (g *groupCommitter) commitAlone(ctx context.Context, fn func(tx store.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	work := g.head.Load().clone()
-	var payload []byte
-	err := g.db.View(func(btx *bbolt.Tx) error {
-		t := &tx{b: btx.Bucket([]byte(bucketName)), v: view{o: work, applied: readApplied(btx)}, seq: g.seq + 1}
-		if err := fn(t); err != nil {
-			return err
-		}
-		payload = t.ops
-		return ctx.Err() // a ctx done before the commit still cancels it
-	})
-	if err != nil || len(payload) == 0 {
-		return err
-	}
-	return g.record(payload, work)
-}
-
-// record logs the next record and publishes work, the overlay with its
-// writes. g.mu is held.
-func (g *groupCommitter) record(payload []byte, work *overlay) error {
-	seq := g.seq + 1
-	if err := g.log.append(seq, payload); err != nil {
-		return err
-	}
-	g.seq = seq
-	g.head.Store(work)
-	if work.bytes >= flushBytes {
-		g.startFlush()
-	}
-	return nil
-}
-
-// startFlush writes the overlay into the file on another goroutine, unless
-// a flush runs, there is nothing to write, or the last one failed less than
-// flushRetry ago.
+// startFlush writes the logged overlay into the file on another goroutine,
+// unless a flush runs, there is nothing to write, or the last one failed
+// less than flushRetry ago. g.mu is held and no group is being logged, or
+// the caller leads.
 func (g *groupCommitter) startFlush() {
+	g.flushWanted = false
 	o := g.head.Load()
 	if g.flushing || o.t.Len() == 0 || g.flushErr != nil && time.Since(g.lastFlush) < flushRetry {
 		return
 	}
 	g.lastFlush = time.Now()
-	old, err := g.log.rotate(g.seq + 1)
+	rotated, err := g.log.rotate(g.seq + 1)
 	if err != nil {
 		g.flushErr = err
 		return
 	}
+	old := append(g.unflushed, rotated...)
+	g.unflushed = nil
 	g.flushing = true
+	g.flushEnded = make(chan struct{})
 	seq := g.seq
 	go func() {
 		err := flushInto(g.db, o, seq)
 		if err == nil {
 			removeSegments(old)
 		}
-		g.flushed <- flushResult{o: o, seq: seq, old: old, err: err}
+		g.flushed <- flushResult{seq: seq, old: old, err: err}
 	}()
 }
 
+// flushDone takes a flush's result. g.mu is held.
 func (g *groupCommitter) flushDone(r flushResult) {
 	g.flushing = false
+	close(g.flushEnded)
 	if r.err != nil {
 		g.flushErr = r.err
-		g.log.old = append(r.old, g.log.old...)
+		g.unflushed = append(r.old, g.unflushed...)
 		return
 	}
 	g.flushErr = nil
-	g.head.Store(g.head.Load().without(r.o, r.seq))
+	// A group being logged keeps what the flush wrote until the next flush.
+	g.head.Store(g.head.Load().without(r.seq))
+	g.open.work.prune(r.seq)
 }
 
 // finish waits for a running flush and flushes the rest; the log is then

@@ -63,18 +63,27 @@ func (o *overlay) unset(e, old *entry) {
 	}
 }
 
-// without returns a copy of o without the entries that a flush up to record
-// seq wrote into the file (those of flushed not written again since).
-func (o *overlay) without(flushed *overlay, seq uint64) *overlay {
+// without returns a copy of o without the entries of records up to seq,
+// which a flush wrote into the file.
+func (o *overlay) without(seq uint64) *overlay {
 	n := o.clone()
-	flushed.t.Ascend(func(e *entry) bool {
-		if cur, ok := n.t.Get(e); ok && cur.seq <= seq {
-			n.t.Delete(cur)
-			n.bytes -= entrySize(cur)
+	n.prune(seq)
+	return n
+}
+
+// prune removes the entries of records up to seq from o.
+func (o *overlay) prune(seq uint64) {
+	var flushed []*entry
+	o.t.Ascend(func(e *entry) bool {
+		if e.seq <= seq {
+			flushed = append(flushed, e)
 		}
 		return true
 	})
-	return n
+	for _, e := range flushed {
+		o.t.Delete(e)
+		o.bytes -= entrySize(e)
+	}
 }
 
 // view is an overlay as one transaction sees it: entries of records after
