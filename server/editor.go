@@ -29,6 +29,10 @@ type editor struct {
 	truncated bool
 	// replacing marks the insert edits of a REPLACE (by index in edits).
 	replacing map[int]bool
+	// keysAtCommit leaves the primary key's duplicate check to the commit:
+	// set by the fast path for a lone row, which has nothing to learn from
+	// an existing row before then (no IGNORE, no ON DUPLICATE KEY UPDATE).
+	keysAtCommit bool
 }
 
 // replacer is the editor in its REPLACE role. Its inserts are marked: a
@@ -57,7 +61,7 @@ func newEditor(t *userTable) *editor {
 func (e *editor) StatementBegin(*sql.Context) {}
 
 func (e *editor) reset() {
-	e.edits, e.rows, e.identity = nil, nil, false
+	e.edits, e.rows, e.identity, e.keysAtCommit = nil, nil, false, false
 	clear(e.live)
 	clear(e.replacing)
 	for i := range e.unique {
@@ -105,6 +109,10 @@ func (e *editor) apply(ctx *sql.Context) error {
 			return err
 		}
 		ed := e.edits[dup.Edit]
+		if e.keysAtCommit && dup.Index == -1 {
+			// Nobody looked for the key before: it is there, not a lost race.
+			return e.dupError(e.rows[dup.Edit], -1)
+		}
 		if dup.Index != -1 || !e.replacing[dup.Edit] || len(ed.Unique) > 0 || attempt == 10 {
 			// Every key was looked for as its row arrived, so the key was
 			// committed by another connection since.
@@ -200,7 +208,7 @@ func (e *editor) Insert(ctx *sql.Context, row sql.Row) error {
 	if err != nil {
 		return err
 	}
-	if !e.t.ts.keyless {
+	if !e.t.ts.keyless && !e.keysAtCommit {
 		if existing, err := e.existing(ctx, key); err != nil {
 			return err
 		} else if existing != nil {

@@ -410,11 +410,12 @@ func (n *insertNode) exec(ctx *sql.Context) (types.OkResult, error) {
 	ctx.ClearWarnings()
 	ed := n.ut.editor(ctx)
 	ed.StatementBegin(ctx)
-	insertID, err := n.insert(ctx, ed)
+	ed.keysAtCommit = len(n.rows) == 1 && len(n.ut.ts.unique) == 0
+	insertID, last, err := n.insert(ctx, ed)
 	if err != nil {
 		_ = ed.DiscardChanges(ctx, err)
-	} else {
-		err = ed.StatementComplete(ctx)
+	} else if err = ed.StatementComplete(ctx); err == nil && last != nil {
+		ctx.GetLastQueryInfo().LastInsertId.Store(*last)
 	}
 	if cerr := ed.Close(ctx); err == nil {
 		err = cerr
@@ -425,32 +426,37 @@ func (n *insertNode) exec(ctx *sql.Context) (types.OkResult, error) {
 	return types.OkResult{RowsAffected: uint64(len(n.rows)), InsertID: insertID}, nil
 }
 
-func (n *insertNode) insert(ctx *sql.Context, ed *editor) (insertID uint64, err error) {
+// insert hands the rows to ed. LAST_INSERT_ID() is set as the planner sets
+// it, as each row is inserted; when ed checks the key only at the commit,
+// the value comes back in last, for after the commit.
+func (n *insertNode) insert(ctx *sql.Context, ed *editor) (insertID uint64, last *int64, err error) {
 	ai := n.tg.ai
 	for r, row := range n.rows {
 		if ai >= 0 {
 			col := n.tg.sch[ai]
 			expr, err := expression.NewAutoIncrementForColumn(ctx, n.ut, col, n.given[r])
 			if err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 			v, err := expr.Eval(ctx, nil)
 			if err != nil {
-				return 0, sql.NewWrappedInsertError(nil, err)
+				return 0, nil, sql.NewWrappedInsertError(nil, err)
 			}
 			if v == nil {
-				return 0, sql.NewWrappedInsertError(row, sql.ErrInsertIntoNonNullableProvidedNull.New(col.Name))
+				return 0, nil, sql.NewWrappedInsertError(row, sql.ErrInsertIntoNonNullableProvidedNull.New(col.Name))
 			}
 			if row[ai], err = convertColumn(ctx, col, v); err != nil {
-				return 0, sql.NewWrappedInsertError(row, err)
+				return 0, nil, sql.NewWrappedInsertError(row, err)
 			}
 		}
 		if err := ed.Insert(ctx, row); err != nil {
-			return 0, sql.NewWrappedInsertError(row, err)
+			return 0, nil, sql.NewWrappedInsertError(row, err)
 		}
 		if ai >= 0 {
 			id := aiInt64(row[ai])
-			if r == n.firstGen {
+			if r == n.firstGen && ed.keysAtCommit {
+				last = &id
+			} else if r == n.firstGen {
 				ctx.GetLastQueryInfo().LastInsertId.Store(id)
 			}
 			if r == 0 {
@@ -458,7 +464,7 @@ func (n *insertNode) insert(ctx *sql.Context, ed *editor) (insertID uint64, err 
 			}
 		}
 	}
-	return insertID, nil
+	return insertID, last, nil
 }
 
 // aiInt64 is an AUTO_INCREMENT column's (integer) value as an int64.
