@@ -2,8 +2,9 @@
 // one file, one bucket holding every key, and in front of it a write-ahead
 // log (the directory beside the file, named after it with "-wal").
 //
-// Concurrent Updates are group-committed: they append one record to the log
-// with one fdatasync (see group.go and wal.go), and their writes wait in
+// Concurrent Updates are group-committed, pipelined: they append one record
+// to the log with one fdatasync while the next group's fns already run over
+// their writes (see group.go and wal.go), and their writes wait in
 // memory (overlay.go) until a flush writes them into the file, in the
 // background about once a second. Open replays the log into the file; a
 // clean Close leaves it empty and removes it. Each fn still runs on its
@@ -145,8 +146,8 @@ type Options struct {
 	Timeout time.Duration
 	// MaxBatchDelay, if positive, makes each group commit wait up to this
 	// long for more Updates to join it before it starts. By default (0) a
-	// group is every Update that queued while the previous commit ran,
-	// which adapts to the disk's fsync time without adding latency.
+	// group is every Update that ran while the previous group was being
+	// logged, which adapts to the disk's fsync time without adding latency.
 	MaxBatchDelay time.Duration
 	// InitialMmapSize is the size of the file's first memory map (address
 	// space, not disk). A flush that outgrows the map must wait for every
