@@ -32,7 +32,12 @@ func TestFailedLogFailsWhatRanOnIt(t *testing.T) {
 	}
 	get := func(k string) (v []byte) {
 		t.Helper()
-		if err := s.View(ctx, func(tx store.Tx) error { v, err = tx.Get([]byte(k)); return err }); err != nil {
+		err := s.View(ctx, func(tx store.Tx) error {
+			var err error
+			v, err = tx.Get([]byte(k))
+			return err
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 		return v
